@@ -1,0 +1,444 @@
+/*
+ * libnn — an embeddable neural-network library with a C ABI.
+ *
+ * This header is the specification of the public API: what it does not declare
+ * is not API. It is plain C99 without varargs, so FFI tools (ctypes, cffi, koffi)
+ * can read it.
+ *
+ * Conventions that hold for every function below:
+ * - Every fallible call returns an ::nn_status. ::NN_OK is 0; all other codes are
+ *   stable and never renumbered. On failure ::nn_last_error_message gives a
+ *   thread-local sentence that says what was wrong, and every object passed in is
+ *   left exactly as it was before the call.
+ * - The library never prints, never exits and never aborts because of something a
+ *   caller did. No C++ exception crosses this boundary.
+ * - Output parameters are named `out…`. Constructors (`nn_*_create`) write a new
+ *   handle to `*out`; `nn_*_destroy(NULL)` is a no-op.
+ * - The library keeps no caller pointer after a call returns and never hands out
+ *   memory the caller must free; results are written into caller buffers whose
+ *   capacity (in elements) is passed beside them.
+ * - Option structs start with `struct_size`; fill them with their `_init` function
+ *   and change the fields you need. Fields are only ever appended.
+ * - Threads: different handles may be used from different threads at the same time.
+ *   One handle (::nn_model, ::nn_rng) must be used by one thread at a time.
+ * - Matrices are dense and row-major: element (r, c) of an R×C matrix is at r*C + c.
+ */
+#ifndef NN_NN_H
+#define NN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  if defined(NN_BUILDING_LIBRARY)
+#    define NN_API __declspec(dllexport)
+#  else
+#    define NN_API __declspec(dllimport)
+#  endif
+#else
+#  define NN_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @name Versions
+ *  Compile-time version of this header. Compare with ::nn_version at run time to
+ *  catch a header/library mismatch. The shared library's SONAME carries the major.
+ *  @{ */
+#define NN_VERSION_MAJOR 0
+#define NN_VERSION_MINOR 1
+#define NN_VERSION_PATCH 0
+/** The version as one integer, major*10000 + minor*100 + patch. */
+#define NN_VERSION_NUMBER (NN_VERSION_MAJOR * 10000 + NN_VERSION_MINOR * 100 + NN_VERSION_PATCH)
+/** @} */
+
+/** Status of a call. Codes are stable: new ones are appended, none is renumbered. */
+typedef enum nn_status {
+    NN_OK = 0,                      /**< Success. */
+    NN_ERR_NULL_POINTER = 1,        /**< A required pointer argument was NULL. */
+    NN_ERR_INVALID_ARGUMENT = 2,    /**< An enum value or count is not one the library knows, or is zero where it may not be. */
+    NN_ERR_STRUCT_SIZE = 3,         /**< An option struct's `struct_size` is not one this library understands (was it filled by its `_init`?). */
+    NN_ERR_SIZE_OVERFLOW = 4,       /**< Sizes whose product does not fit in memory arithmetic. */
+    NN_ERR_SHAPE_MISMATCH = 5,      /**< A matrix has the wrong number of columns or a buffer the wrong number of elements. */
+    NN_ERR_LABEL_OUT_OF_RANGE = 6,  /**< A class index is negative or not below the number of outputs. */
+    NN_ERR_NON_FINITE = 7,          /**< Input data or targets contain NaN or infinity. */
+    NN_ERR_BAD_HYPERPARAMETER = 8,  /**< A training option is out of range (non-positive batch size or learning rate, …). */
+    NN_ERR_BUFFER_TOO_SMALL = 9,    /**< An output buffer's capacity is below what the result needs. */
+    NN_ERR_OUT_OF_MEMORY = 10,      /**< An allocation failed; nothing was changed. */
+    NN_ERR_DEVICE_UNAVAILABLE = 11, /**< The requested device cannot be used; the message says why. */
+    NN_ERR_BACKEND = 12,            /**< A backend plugin failed while running; the model keeps its last good state. */
+    NN_ERR_UNSUPPORTED = 13,        /**< The request is valid but this model or build does not support it. */
+    NN_ERR_INTERNAL = 14            /**< A bug in libnn; please report the message. */
+} nn_status;
+
+/** Element type of a model's parameters and computation, or of a caller buffer. */
+typedef enum nn_dtype {
+    NN_DTYPE_FLOAT32 = 0, /**< IEEE binary32 (`float`): the default compute type. */
+    NN_DTYPE_FLOAT64 = 1  /**< IEEE binary64 (`double`): what the book's chapter 1 trains in. */
+} nn_dtype;
+
+/** Activation applied after every hidden affine layer. */
+typedef enum nn_activation {
+    NN_ACTIVATION_SIGMOID = 0,  /**< 1 / (1 + exp(-x)), the book's choice. */
+    NN_ACTIVATION_RELU = 1,     /**< max(0, x). */
+    NN_ACTIVATION_TANH = 2,     /**< tanh(x). */
+    NN_ACTIVATION_IDENTITY = 3  /**< x (a linear hidden layer). */
+} nn_activation;
+
+/** Loss at the output layer. */
+typedef enum nn_loss {
+    /** Softmax then cross-entropy −Σ log(p[true class] + 1e-7) / batch, as the book's SoftmaxWithLoss. */
+    NN_LOSS_SOFTMAX_CROSS_ENTROPY = 0,
+    /** Mean squared error for regression: Σ_rows ½ Σ_cols (y − t)² / batch. */
+    NN_LOSS_MEAN_SQUARED_ERROR = 1
+} nn_loss;
+
+/** How initial weights are drawn (biases always start at zero). fan_in is a layer's input size. */
+typedef enum nn_init {
+    NN_INIT_NORMAL = 0, /**< `init_std` × N(0, 1): the book's `0.01 * randn` with the default init_std. */
+    NN_INIT_XAVIER = 1, /**< N(0, 1) / sqrt(fan_in), as the book's later chapters. */
+    NN_INIT_HE = 2      /**< N(0, 1) × sqrt(2 / fan_in). */
+} nn_init;
+
+/** Kinds of compute device. */
+typedef enum nn_device_kind {
+    NN_DEVICE_CPU = 0,       /**< The CPU through the OpenBLAS plugin `libnn-backend-cpu.so`. */
+    NN_DEVICE_CUDA = 1,      /**< An NVIDIA GPU through `libnn-backend-cuda.so`; `index` picks the GPU. */
+    NN_DEVICE_REFERENCE = 2, /**< The plain reference implementation built into libnn: always available, slow. */
+    NN_DEVICE_AUTO = 3       /**< The best available: CUDA device 0, else the CPU plugin, else the reference. */
+} nn_device_kind;
+
+/** How training targets are given to ::nn_fit and ::nn_evaluate. */
+typedef enum nn_target_type {
+    NN_TARGET_CLASS_INDEX = 0,  /**< `const int32_t[rows]`: one class index per row; `target_cols` must be 1. */
+    NN_TARGET_ROWS_FLOAT32 = 1, /**< `const float[rows × outputs]`: one-hot or real-valued rows. */
+    NN_TARGET_ROWS_FLOAT64 = 2  /**< `const double[rows × outputs]`: one-hot or real-valued rows. */
+} nn_target_type;
+
+/** What ::nn_predict writes. */
+typedef enum nn_output {
+    NN_OUTPUT_SCORES = 0,       /**< The last affine layer's raw output (the book's `predict`). */
+    NN_OUTPUT_PROBABILITIES = 1 /**< Softmax of the scores (softmax cross-entropy models only). */
+} nn_output;
+
+/** Opaque model handle. */
+typedef struct nn_model nn_model;
+
+/** Opaque random stream: NumPy's legacy `RandomState` (MT19937), bit for bit. */
+typedef struct nn_rng nn_rng;
+
+/* ------------------------------------------------------------------------- */
+/** @name Versions and errors
+ *  @{ */
+
+/** Writes the library's run-time version. Any out pointer may be NULL.
+ *  Never fails. */
+NN_API void nn_version(int *out_major, int *out_minor, int *out_patch);
+
+/** The run-time version as "MAJOR.MINOR.PATCH"; static storage. */
+NN_API const char *nn_version_string(void);
+
+/** A static, never-NULL English name for a status code ("NN_ERR_SHAPE_MISMATCH:
+ *  shape mismatch"); unknown codes give "unknown status". */
+NN_API const char *nn_status_string(nn_status status);
+
+/** The message of the last failed call on this thread, or "" if none failed yet.
+ *  The text stays valid until the next failing call on the same thread. */
+NN_API const char *nn_last_error_message(void);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Random streams
+ *  A stream reproduces NumPy's legacy global generator (`np.random.seed`, `randn`,
+ *  `rand`, `permutation`) bit for bit, including the cached second gaussian. One
+ *  stream can feed a data set, a model's initial weights and the training shuffle,
+ *  as the book's single global NumPy stream does.
+ *  @{ */
+
+/** Creates a stream seeded as `np.random.seed(seed)`.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `out` is NULL; ::NN_ERR_OUT_OF_MEMORY. */
+NN_API nn_status nn_rng_create(nn_rng **out, uint32_t seed);
+
+/** Destroys a stream. NULL is a no-op. */
+NN_API void nn_rng_destroy(nn_rng *rng);
+
+/** Reseeds as `np.random.seed(seed)` (also clears the cached gaussian).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed);
+
+/** Reseeds as `np.random.seed([key[0], …, key[n-1]])` (MT19937 init_by_array).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` or `key` is NULL;
+ *          ::NN_ERR_INVALID_ARGUMENT if `n` is 0. */
+NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n);
+
+/** Fills `out[0..n)` with standard normal draws, as `np.random.randn(n)`.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n);
+
+/** Fills `out[0..n)` with uniform draws in [0, 1), as `np.random.rand(n)`.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n);
+
+/** Writes a random permutation of 0..n-1, as `np.random.permutation(n)`.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Data sets
+ *  @{ */
+
+/** The book's spiral (`dataset/spiral.py`): `points_per_class` points for each of
+ *  `n_classes` arms, class-major, one `randn()` of angle noise per point in loop
+ *  order, coordinates (r·sin θ, r·cos θ).
+ *
+ *  @param out_x       receives (points_per_class × n_classes) × 2 doubles.
+ *  @param x_capacity  elements available at `out_x`.
+ *  @param out_labels  receives one int32 class index per row.
+ *  @param labels_capacity elements available at `out_labels`.
+ *  @param rng         the stream to draw from (continued, not reseeded), or NULL for
+ *                     a private stream seeded with `seed`. The book's
+ *                     `load_data(seed=1984)` is a stream reseeded with 1984.
+ *  @param seed        used only when `rng` is NULL.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT if a count is 0;
+ *          ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_BUFFER_TOO_SMALL. Nothing is drawn on failure.
+ */
+NN_API nn_status nn_dataset_spiral(double *out_x, size_t x_capacity,
+                                   int32_t *out_labels, size_t labels_capacity,
+                                   size_t points_per_class, size_t n_classes,
+                                   nn_rng *rng, uint32_t seed);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Models
+ *  @{ */
+
+/** Description of a multilayer perceptron: Affine → activation → … → Affine → loss. */
+typedef struct nn_model_desc {
+    size_t struct_size;              /**< sizeof(nn_model_desc), set by ::nn_model_desc_init. */
+    size_t n_layer_sizes;            /**< Entries in `layer_sizes`: at least 2 (input and output). */
+    const size_t *layer_sizes;       /**< Input size, hidden sizes…, output size. Copied. */
+    nn_activation hidden_activation; /**< Default ::NN_ACTIVATION_SIGMOID (the book's). */
+    nn_loss loss;                    /**< Default ::NN_LOSS_SOFTMAX_CROSS_ENTROPY. */
+    nn_dtype dtype;                  /**< Default ::NN_DTYPE_FLOAT32. */
+    nn_init init;                    /**< Default ::NN_INIT_NORMAL. */
+    double init_std;                 /**< Scale for ::NN_INIT_NORMAL; default 0.01 (the book's). */
+    uint32_t seed;                   /**< Seeds the model's own stream; default 1984. */
+    /** Optional shared stream: when set, the initial weights are drawn from it (continuing
+     *  it) instead of from the model's own stream. Not kept after ::nn_create returns. */
+    nn_rng *rng;
+} nn_model_desc;
+
+/** Fills `desc` with the defaults above (layer sizes empty).
+ *  Does nothing if `desc` is NULL. */
+NN_API void nn_model_desc_init(nn_model_desc *desc);
+
+/** Creates a model. Initial weights are drawn layer by layer, each W in row-major
+ *  order (input × output), as the book's `randn(I, H)`; float32 models are drawn in
+ *  float64 and rounded once. The model starts on ::NN_DEVICE_AUTO's choice.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER (`out`, `desc` or `desc->layer_sizes`);
+ *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT (fewer than 2 sizes, a zero
+ *          size, an unknown enum, softmax with fewer than 1 output);
+ *          ::NN_ERR_BAD_HYPERPARAMETER (init_std not finite or negative);
+ *          ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is set to NULL
+ *          and `desc->rng` has not been drawn from. */
+NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc);
+
+/** Destroys a model and frees its device memory. NULL is a no-op. */
+NN_API void nn_destroy(nn_model *model);
+
+/** Number of entries of the model's layer-size list (depth + 1).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_model_layer_count(const nn_model *model, size_t *out_count);
+
+/** Copies the layer sizes (input, hidden…, output).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL. */
+NN_API nn_status nn_model_layer_sizes(const nn_model *model, size_t *out_sizes, size_t capacity);
+
+/** The model's compute dtype. @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_model_dtype(const nn_model *model, nn_dtype *out_dtype);
+
+/** Total number of parameters (weights and biases of every layer).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_param_count(const nn_model *model, size_t *out_count);
+
+/** Copies every parameter, as doubles, in the model's one flat layout: for each layer
+ *  in order, W (in × out, row-major) then b (out). For the book's 2-10-3 net that is
+ *  W1 (20), b1 (10), W2 (30), b2 (3).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL; ::NN_ERR_BACKEND. */
+NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capacity);
+
+/** Replaces every parameter (same layout as ::nn_get_params), rounding to the model's
+ *  dtype. @p count must equal ::nn_param_count.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_SHAPE_MISMATCH; ::NN_ERR_NON_FINITE;
+ *          ::NN_ERR_BACKEND. */
+NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t count);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Training
+ *  @{ */
+
+/** Training options. Defaults follow the book's `Trainer.fit` and `SGD`. */
+typedef struct nn_fit_options {
+    size_t struct_size;     /**< sizeof(nn_fit_options), set by ::nn_fit_options_init. */
+    size_t epochs;          /**< Passes over the data; default 10 (`max_epoch`). Must be > 0. */
+    size_t batch_size;      /**< Rows per step; default 32. Must be > 0 and ≤ rows. The tail of
+                                 each epoch's shuffled data (rows mod batch_size) is dropped. */
+    double learning_rate;   /**< SGD step; default 0.01. Must be finite and > 0. */
+    int shuffle;            /**< Non-zero (default): permute the current row order at the start of
+                                 every epoch, compounding as the book does (`x = x[perm]`). */
+    size_t report_interval; /**< The Trainer's `eval_interval`, default 20: a loss record is kept
+                                 whenever the 0-based step index within an epoch is a multiple of it.
+                                 0 keeps none. */
+    nn_rng *rng;            /**< Optional stream for the shuffle; NULL uses the model's own stream.
+                                 Not kept after ::nn_fit returns. */
+} nn_fit_options;
+
+/** Fills `options` with the defaults. Does nothing if `options` is NULL. */
+NN_API void nn_fit_options_init(nn_fit_options *options);
+
+/** Summary of one ::nn_fit call. */
+typedef struct nn_fit_report {
+    size_t struct_size;     /**< Set by ::nn_fit_report_init; the library writes only that much. */
+    size_t epochs_run;      /**< Epochs completed in this call. */
+    size_t steps_run;       /**< Optimizer steps in this call. */
+    size_t steps_per_epoch; /**< rows / batch_size. */
+    double final_loss;      /**< Mean training loss over the last epoch of this call. */
+    double seconds;         /**< Wall time of the training loop. */
+    nn_device_kind device_kind; /**< The device that trained. */
+    int device_index;       /**< Its index. */
+} nn_fit_report;
+
+/** Prepares a report struct for ::nn_fit. Does nothing if `report` is NULL. */
+NN_API void nn_fit_report_init(nn_fit_report *report);
+
+/** Trains the model with minibatch SGD, as the book's `Trainer.fit`.
+ *
+ *  Each epoch permutes the current row order (compounding), runs rows/batch_size steps
+ *  of forward, backward and `p -= lr·g`, and appends the epoch's mean loss to the
+ *  epoch history; loss records follow `report_interval` (see ::nn_get_loss_history).
+ *  Like the book's Trainer, histories and the epoch counter persist across calls (use
+ *  ::nn_reset_history), while the running loss sum restarts with each call.
+ *
+ *  @param x            rows × cols inputs of type `x_dtype`; converted to the model dtype.
+ *  @param targets      see ::nn_target_type; for softmax models one-hot rows are reduced to
+ *                      their first maximal column, as the book does.
+ *  @param target_cols  1 for class indices, else the model's output size.
+ *  @param options      NULL for the defaults.
+ *  @param out_report   NULL, or a report prepared by ::nn_fit_report_init.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
+ *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_SHAPE_MISMATCH (cols ≠ input size, target_cols
+ *          wrong); ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE;
+ *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, batch size 0 or above rows, learning rate
+ *          not finite or ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *          All argument checks happen before any change: on a failed check the model,
+ *          its histories and `options->rng` are untouched.
+ *  Not thread-safe for one model. */
+NN_API nn_status nn_fit(nn_model *model,
+                        const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                        const void *targets, nn_target_type target_type, size_t target_cols,
+                        const nn_fit_options *options, nn_fit_report *out_report);
+
+/** One loss record: the book Trainer's `loss_list` entry with where it was taken. */
+typedef struct nn_loss_record {
+    uint64_t epoch;           /**< 1-based epoch (the Trainer's current_epoch + 1). */
+    uint64_t iteration;       /**< 1-based step within the epoch (iters + 1). */
+    uint64_t steps_per_epoch; /**< max_iters. */
+    double loss;              /**< Mean loss of the steps since the previous record. */
+} nn_loss_record;
+
+/** Copies the loss records (oldest first). Writes min(capacity, count) records and the
+ *  total count to `*out_count`; `out` may be NULL when `capacity` is 0 (a size query).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out,
+                                     size_t capacity, size_t *out_count);
+
+/** Copies the mean training loss of each completed epoch (the book's custom loop's
+ *  printed value), with the same contract as ::nn_get_loss_history.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_get_epoch_losses(const nn_model *model, double *out,
+                                     size_t capacity, size_t *out_count);
+
+/** Clears both histories and the epoch counter (a fresh Trainer).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_reset_history(nn_model *model);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Inference
+ *  @{ */
+
+/** Runs the network forward on `rows` inputs and writes rows × outputs values of
+ *  `out_dtype` to `out` (`out_capacity` elements available).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
+ *          ::NN_ERR_SHAPE_MISMATCH; ::NN_ERR_NON_FINITE; ::NN_ERR_BUFFER_TOO_SMALL;
+ *          ::NN_ERR_UNSUPPORTED (probabilities of a regression model); ::NN_ERR_SIZE_OVERFLOW;
+ *          ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND. */
+NN_API nn_status nn_predict(nn_model *model,
+                            const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                            nn_output what, void *out, nn_dtype out_dtype, size_t out_capacity);
+
+/** Writes the predicted class (first maximal score) of each row to `out_classes`.
+ *  @return as ::nn_predict. */
+NN_API nn_status nn_predict_classes(nn_model *model,
+                                    const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                                    int32_t *out_classes, size_t out_capacity);
+
+/** Mean loss over all rows (one batch, the training loss formula) and accuracy (the
+ *  fraction of rows whose first maximal score is the target class; NaN for regression).
+ *  Either out pointer may be NULL, not both.
+ *  @return as ::nn_fit without the hyperparameter codes. */
+NN_API nn_status nn_evaluate(nn_model *model,
+                             const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                             const void *targets, nn_target_type target_type, size_t target_cols,
+                             double *out_loss, double *out_accuracy);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Devices
+ *  Backends are plugins found, in order, in the directories of `NN_BACKEND_PATH`
+ *  (colon-separated), the directory libnn itself was loaded from, and the install
+ *  directory; never the current directory. They are loaded on first use and never
+ *  unloaded.
+ *  @{ */
+
+/** One compute device, available or not. */
+typedef struct nn_device_info {
+    size_t struct_size;    /**< Set by the caller to sizeof(nn_device_info). */
+    nn_device_kind kind;   /**< ::NN_DEVICE_CPU, ::NN_DEVICE_CUDA or ::NN_DEVICE_REFERENCE. */
+    int index;             /**< Index within its kind. */
+    int available;         /**< Non-zero if a model can be placed on it. */
+    char name[128];        /**< "reference", "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
+    char reason[256];      /**< Why it is not available ("libnn-backend-cuda.so: no CUDA driver"), or "". */
+} nn_device_info;
+
+/** Number of device entries: the reference, one entry per plugin kind that was looked
+ *  for (present or not), and one per GPU. Never fails for a non-NULL argument.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+NN_API nn_status nn_device_count(size_t *out_count);
+
+/** Describes device entry `i` (0 ≤ i < ::nn_device_count).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT. */
+NN_API nn_status nn_device_get(size_t i, nn_device_info *out_info);
+
+/** Moves the model (its parameters and histories) to a device. ::NN_DEVICE_AUTO picks
+ *  the best available one; ask ::nn_get_device which. An explicit request that cannot
+ *  be met fails with the reason, and the model stays where it was, unchanged.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (bad kind, negative
+ *          index); ::NN_ERR_DEVICE_UNAVAILABLE; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND. */
+NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index);
+
+/** Describes the device the model is on.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE. */
+NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
+
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_NN_H */

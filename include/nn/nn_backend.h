@@ -1,0 +1,131 @@
+/*
+ * libnn backend plugin ABI.
+ *
+ * A backend is a shared object (libnn-backend-NAME.so) that exports exactly one
+ * symbol, NN_BACKEND_ENTRY_SYMBOL, of type ::nn_backend_entry_fn. libnn calls it once
+ * with a table of host services and gets back a static table of function pointers.
+ * Plugins never link against libnn.
+ *
+ * Rules of the table:
+ * - It starts with its ABI version and its own size; members are only ever appended,
+ *   so a host accepts a table whose struct_size covers the members it uses.
+ * - A NULL member means "not supported".
+ * - Every function returns an ::nn_backend_result; on failure it first calls the host's
+ *   `set_error` with a sentence that says what went wrong.
+ * - The boundary is crossed per epoch, not per operation: the backend keeps the
+ *   parameters, gradients, workspace and training data in its own memory, and the
+ *   host asks it to run whole epochs of steps on rows the host's shuffle chose.
+ * - A backend never prints, exits or aborts, and no C++ exception leaves it.
+ *
+ * Parameter layout (host and backend alike): one flat array; for each layer l in
+ * order, W_l (in_l × out_l, row-major) then b_l (out_l).
+ */
+#ifndef NN_NN_BACKEND_H
+#define NN_NN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Bumped whenever a change is not a pure append. Host and plugin must agree. */
+#define NN_BACKEND_ABI_VERSION 1
+/** The one symbol a plugin exports. */
+#define NN_BACKEND_ENTRY_SYMBOL "nn_backend_entry"
+
+/** Result of a backend call. */
+typedef enum nn_backend_result {
+    NN_BACKEND_OK = 0,
+    NN_BACKEND_ERR_OUT_OF_MEMORY = 1, /**< Host or device allocation failed; nothing changed. */
+    NN_BACKEND_ERR_DEVICE = 2,        /**< The device failed (driver error, lost device). */
+    NN_BACKEND_ERR_UNSUPPORTED = 3,   /**< This backend cannot do what was asked (dtype, loss…). */
+    NN_BACKEND_ERR_INVALID = 4        /**< The host broke the contract (a bug in libnn). */
+} nn_backend_result;
+
+/** What the host offers a plugin. */
+typedef struct nn_host_services {
+    uint32_t abi_version; /**< NN_BACKEND_ABI_VERSION of the host. */
+    uint32_t struct_size; /**< sizeof(nn_host_services) of the host. */
+    /** Records the detail of a failure for the caller (thread-local on the host side). */
+    void (*set_error)(const char *message);
+    /** Diagnostic log line; the host decides whether it goes anywhere (default: nowhere). */
+    void (*log)(int level, const char *message);
+} nn_host_services;
+
+/** Description of a network handed to model_create. Enum values are those of nn.h. */
+typedef struct nn_backend_net {
+    uint32_t dtype;              /**< nn_dtype. */
+    uint32_t hidden_activation;  /**< nn_activation. */
+    uint32_t loss;               /**< nn_loss. */
+    uint32_t n_layer_sizes;      /**< ≥ 2. */
+    const size_t *layer_sizes;   /**< Valid only during the call. */
+} nn_backend_net;
+
+/** What one training epoch uses. Appended to, never reordered. */
+typedef struct nn_backend_train_config {
+    uint32_t struct_size;
+    double learning_rate; /**< SGD: p -= learning_rate · g. */
+} nn_backend_train_config;
+
+/** One device of a backend. */
+typedef struct nn_backend_device {
+    int available;        /**< Non-zero when models can be created on it. */
+    char name[128];       /**< Human-readable name. */
+    char reason[256];     /**< Why not available, or "". */
+} nn_backend_device;
+
+/** Opaque per-model state owned by the backend. */
+typedef struct nn_backend_model nn_backend_model;
+
+/** The function table a plugin returns. */
+typedef struct nn_backend_iface {
+    uint32_t abi_version; /**< NN_BACKEND_ABI_VERSION the plugin was built with. */
+    uint32_t struct_size; /**< sizeof(nn_backend_iface) of the plugin. */
+    const char *name;     /**< Short name: "cpu", "cuda". */
+
+    /** Number of devices this backend can drive (0 if none). When 0, `why_none`
+     *  receives the reason ("no CUDA driver"). */
+    int (*device_count)(char *why_none, size_t why_none_capacity);
+    /** Describes device `index`. */
+    nn_backend_result (*device_describe)(int index, nn_backend_device *out);
+
+    /** Creates the state of one model on device `index`, parameters zero-filled. */
+    nn_backend_result (*model_create)(int index, const nn_backend_net *net, nn_backend_model **out);
+    /** Frees everything the model holds. NULL is a no-op. */
+    void (*model_destroy)(nn_backend_model *model);
+
+    /** Copies the flat parameters in (from host memory, model dtype). */
+    nn_backend_result (*params_write)(nn_backend_model *model, const void *params);
+    /** Copies the flat parameters out (to host memory, model dtype). */
+    nn_backend_result (*params_read)(nn_backend_model *model, void *out_params);
+
+    /** Stores a training set in the backend's memory, replacing any earlier one.
+     *  `x` is rows × inputs (model dtype). `targets` is int32 class indices (softmax
+     *  loss) or rows × outputs values (model dtype, regression loss). Host memory,
+     *  valid only during the call. Also sizes the workspace for `max_batch` rows. */
+    nn_backend_result (*data_upload)(nn_backend_model *model, const void *x, const void *targets,
+                                     size_t rows, size_t max_batch);
+
+    /** Runs `steps` optimizer steps of `batch` rows each. Step s trains on the stored
+     *  rows order[s·batch … s·batch + batch). Writes each step's mean loss (before the
+     *  update) to `out_losses[s]`. No allocation is allowed here. */
+    nn_backend_result (*train_steps)(nn_backend_model *model, const int64_t *order,
+                                     size_t steps, size_t batch,
+                                     const nn_backend_train_config *config, double *out_losses);
+
+    /** Forward pass on host inputs (rows × inputs, model dtype) into host scores
+     *  (rows × outputs, model dtype). May allocate. */
+    nn_backend_result (*predict)(nn_backend_model *model, const void *x, size_t rows, void *out_scores);
+} nn_backend_iface;
+
+/** Type of the exported entry symbol. Returns NULL if the plugin cannot serve this host
+ *  at all (it should then call host->set_error first). */
+typedef const nn_backend_iface *(*nn_backend_entry_fn)(const nn_host_services *host);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_NN_BACKEND_H */

@@ -1,0 +1,141 @@
+// Versions, statuses, errors, random streams and data sets.
+#include <cstdio>
+#include <span>
+
+#include "capi/guard.h"
+#include "capi/handles.h"
+#include "core/dataset.h"
+
+using nn::capi::guard;
+using nn::capi::require;
+
+namespace nn::capi {
+
+namespace {
+thread_local std::string t_message;
+}
+
+void set_last_error(const char *function, const std::string &message) noexcept {
+    try {
+        t_message = std::string(function) + ": " + message;
+    } catch (...) {
+        // No memory for the message: keep the previous text rather than fail.
+    }
+}
+
+}  // namespace nn::capi
+
+#define NN_STR2(x) #x
+#define NN_STR(x) NN_STR2(x)
+
+extern "C" {
+
+NN_API void nn_version(int *out_major, int *out_minor, int *out_patch) {
+    if (out_major) *out_major = NN_VERSION_MAJOR;
+    if (out_minor) *out_minor = NN_VERSION_MINOR;
+    if (out_patch) *out_patch = NN_VERSION_PATCH;
+}
+
+NN_API const char *nn_version_string(void) {
+    return NN_STR(NN_VERSION_MAJOR) "." NN_STR(NN_VERSION_MINOR) "." NN_STR(NN_VERSION_PATCH);
+}
+
+NN_API const char *nn_status_string(nn_status status) {
+    switch (status) {
+    case NN_OK: return "NN_OK: success";
+    case NN_ERR_NULL_POINTER: return "NN_ERR_NULL_POINTER: a required pointer was NULL";
+    case NN_ERR_INVALID_ARGUMENT: return "NN_ERR_INVALID_ARGUMENT: invalid argument";
+    case NN_ERR_STRUCT_SIZE: return "NN_ERR_STRUCT_SIZE: option struct of unknown size";
+    case NN_ERR_SIZE_OVERFLOW: return "NN_ERR_SIZE_OVERFLOW: sizes too large";
+    case NN_ERR_SHAPE_MISMATCH: return "NN_ERR_SHAPE_MISMATCH: shape mismatch";
+    case NN_ERR_LABEL_OUT_OF_RANGE: return "NN_ERR_LABEL_OUT_OF_RANGE: class label out of range";
+    case NN_ERR_NON_FINITE: return "NN_ERR_NON_FINITE: NaN or infinity in the data";
+    case NN_ERR_BAD_HYPERPARAMETER: return "NN_ERR_BAD_HYPERPARAMETER: training option out of range";
+    case NN_ERR_BUFFER_TOO_SMALL: return "NN_ERR_BUFFER_TOO_SMALL: output buffer too small";
+    case NN_ERR_OUT_OF_MEMORY: return "NN_ERR_OUT_OF_MEMORY: out of memory";
+    case NN_ERR_DEVICE_UNAVAILABLE: return "NN_ERR_DEVICE_UNAVAILABLE: device not available";
+    case NN_ERR_BACKEND: return "NN_ERR_BACKEND: backend failure";
+    case NN_ERR_UNSUPPORTED: return "NN_ERR_UNSUPPORTED: not supported";
+    case NN_ERR_INTERNAL: return "NN_ERR_INTERNAL: internal error";
+    }
+    return "unknown status";
+}
+
+NN_API const char *nn_last_error_message(void) { return nn::capi::t_message.c_str(); }
+
+NN_API nn_status nn_rng_create(nn_rng **out, uint32_t seed) {
+    return guard("nn_rng_create", [&] {
+        require(out, "out");
+        *out = nullptr;
+        *out = new nn_rng{nn::LegacyRng(seed)};
+    });
+}
+
+NN_API void nn_rng_destroy(nn_rng *rng) { delete rng; }
+
+NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed) {
+    return guard("nn_rng_seed", [&] {
+        require(rng, "rng");
+        rng->impl.seed_int(seed);
+    });
+}
+
+NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n) {
+    return guard("nn_rng_seed_array", [&] {
+        require(rng, "rng");
+        require(key, "key");
+        if (n == 0) nn::fail(NN_ERR_INVALID_ARGUMENT, "key has no elements");
+        rng->impl.seed_array(std::span<const uint32_t>(key, n));
+    });
+}
+
+NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n) {
+    return guard("nn_rng_randn", [&] {
+        require(rng, "rng");
+        if (n > 0) require(out, "out");
+        for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_gauss();
+    });
+}
+
+NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n) {
+    return guard("nn_rng_rand", [&] {
+        require(rng, "rng");
+        if (n > 0) require(out, "out");
+        for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_double();
+    });
+}
+
+NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n) {
+    return guard("nn_rng_permutation", [&] {
+        require(rng, "rng");
+        if (n > 0) require(out, "out");
+        rng->impl.permutation(std::span<int64_t>(out, n));
+    });
+}
+
+NN_API nn_status nn_dataset_spiral(double *out_x, size_t x_capacity, int32_t *out_labels, size_t labels_capacity,
+                                   size_t points_per_class, size_t n_classes, nn_rng *rng, uint32_t seed) {
+    return guard("nn_dataset_spiral", [&] {
+        require(out_x, "out_x");
+        require(out_labels, "out_labels");
+        if (points_per_class == 0) nn::fail(NN_ERR_INVALID_ARGUMENT, "points_per_class is 0");
+        if (n_classes == 0) nn::fail(NN_ERR_INVALID_ARGUMENT, "n_classes is 0");
+        if (n_classes > size_t(INT32_MAX)) nn::fail(NN_ERR_INVALID_ARGUMENT, "n_classes does not fit a 32-bit label");
+        const size_t rows = nn::capi::checked_mul(points_per_class, n_classes, "points_per_class × n_classes");
+        const size_t xs = nn::capi::checked_mul(rows, 2, "the spiral's coordinates");
+        if (x_capacity < xs)
+            nn::fail(NN_ERR_BUFFER_TOO_SMALL, "out_x holds " + std::to_string(x_capacity) + " doubles, the spiral needs " +
+                                                  std::to_string(xs));
+        if (labels_capacity < rows)
+            nn::fail(NN_ERR_BUFFER_TOO_SMALL, "out_labels holds " + std::to_string(labels_capacity) +
+                                                  " labels, the spiral needs " + std::to_string(rows));
+        if (rng) {
+            nn::spiral(out_x, out_labels, points_per_class, n_classes, rng->impl);
+        } else {
+            nn::LegacyRng own(seed);
+            nn::spiral(out_x, out_labels, points_per_class, n_classes, own);
+        }
+    });
+}
+
+}  // extern "C"

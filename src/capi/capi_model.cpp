@@ -1,0 +1,486 @@
+// Models, training, inference and devices at the C boundary: every argument is checked
+// here, before the core sees it, so that a rejected call changes nothing.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "capi/guard.h"
+#include "capi/handles.h"
+#include "common/nn_math.h"
+#include "core/reference.h"
+#include "runtime/registry.h"
+
+using nn::fail;
+using nn::capi::checked_mul;
+using nn::capi::check_dtype;
+using nn::capi::check_struct_size;
+using nn::capi::guard;
+using nn::capi::require;
+
+namespace {
+
+std::string cell(size_t r, size_t c) { return "[" + std::to_string(r) + ", " + std::to_string(c) + "]"; }
+
+nn::Placement placement_of(const nn::runtime::Device &d) {
+    return {d.iface, d.backend_index, d.kind, d.index, d.name};
+}
+
+// x (rows × cols, caller dtype) → model dtype, refusing NaN, ±inf and values the
+// model's dtype cannot hold.
+nn::TypedBuffer convert_inputs(const nn::NetShape &shape, const void *x, nn_dtype x_dtype, size_t rows, size_t cols) {
+    require(x, "x");
+    check_dtype(x_dtype, "x_dtype");
+    if (rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "rows is 0");
+    if (cols != shape.inputs())
+        fail(NN_ERR_SHAPE_MISMATCH, "x has " + std::to_string(cols) + " columns, the model expects " +
+                                        std::to_string(shape.inputs()));
+    const size_t n = checked_mul(rows, cols, "x");
+    for (size_t i = 0; i < n; ++i) {
+        const double v = nn::load(x, x_dtype, i);
+        if (!std::isfinite(v)) fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " is " + (std::isnan(v) ? "NaN" : "infinite"));
+        if (shape.dtype == NN_DTYPE_FLOAT32 && !std::isfinite(float(v)))
+            fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " = " + std::to_string(v) + " overflows float32");
+    }
+    nn::TypedBuffer out(shape.dtype, n);
+    nn::convert(x, x_dtype, out.data(), shape.dtype, n);
+    return out;
+}
+
+// Targets in any accepted form → class indices (softmax) or model-dtype rows (regression).
+void convert_targets(const nn::NetShape &shape, const void *targets, nn_target_type type, size_t target_cols,
+                     size_t rows, nn::TrainData &data) {
+    require(targets, "targets");
+    const size_t outs = shape.outputs();
+    const bool softmax = shape.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY;
+    if (type == NN_TARGET_CLASS_INDEX) {
+        if (target_cols != 1)
+            fail(NN_ERR_SHAPE_MISMATCH, "class-index targets have 1 column, not " + std::to_string(target_cols));
+        const auto *labels = static_cast<const int32_t *>(targets);
+        for (size_t r = 0; r < rows; ++r)
+            if (labels[r] < 0 || size_t(labels[r]) >= outs)
+                fail(NN_ERR_LABEL_OUT_OF_RANGE, "targets[" + std::to_string(r) + "] = " + std::to_string(labels[r]) +
+                                                    " is not a class of a model with " + std::to_string(outs) + " outputs");
+        if (softmax) {
+            data.labels.assign(labels, labels + rows);
+        } else {  // regression against one-hot rows
+            data.targets = nn::TypedBuffer(shape.dtype, checked_mul(rows, outs, "targets"));
+            std::vector<double> onehot(outs);
+            for (size_t r = 0; r < rows; ++r) {
+                std::fill(onehot.begin(), onehot.end(), 0.0);
+                onehot[size_t(labels[r])] = 1.0;
+                nn::convert(onehot.data(), NN_DTYPE_FLOAT64,
+                            static_cast<unsigned char *>(data.targets.data()) + r * outs * nn::dtype_size(shape.dtype),
+                            shape.dtype, outs);
+            }
+        }
+        return;
+    }
+    if (type != NN_TARGET_ROWS_FLOAT32 && type != NN_TARGET_ROWS_FLOAT64)
+        fail(NN_ERR_INVALID_ARGUMENT, "target_type is not a known nn_target_type (" + std::to_string(int(type)) + ")");
+    if (target_cols != outs)
+        fail(NN_ERR_SHAPE_MISMATCH, "targets have " + std::to_string(target_cols) + " columns, the model has " +
+                                        std::to_string(outs) + " outputs");
+    const nn_dtype t_dtype = type == NN_TARGET_ROWS_FLOAT32 ? NN_DTYPE_FLOAT32 : NN_DTYPE_FLOAT64;
+    const size_t n = checked_mul(rows, outs, "targets");
+    for (size_t i = 0; i < n; ++i) {
+        const double v = nn::load(targets, t_dtype, i);
+        if (!std::isfinite(v)) fail(NN_ERR_NON_FINITE, "targets" + cell(i / outs, i % outs) + " is " + (std::isnan(v) ? "NaN" : "infinite"));
+        if (shape.dtype == NN_DTYPE_FLOAT32 && !std::isfinite(float(v)))
+            fail(NN_ERR_NON_FINITE, "targets" + cell(i / outs, i % outs) + " overflows float32");
+    }
+    if (softmax) {  // the book reduces one-hot rows with argmax (first maximum)
+        data.labels.resize(rows);
+        for (size_t r = 0; r < rows; ++r) {
+            size_t best = 0;
+            for (size_t j = 1; j < outs; ++j)
+                if (nn::load(targets, t_dtype, r * outs + j) > nn::load(targets, t_dtype, r * outs + best)) best = j;
+            data.labels[r] = int32_t(best);
+        }
+    } else {
+        data.targets = nn::TypedBuffer(shape.dtype, n);
+        nn::convert(targets, t_dtype, data.targets.data(), shape.dtype, n);
+    }
+}
+
+void fill_device_info(nn_device_info *out, nn_device_kind kind, int index, bool available, const std::string &name,
+                      const std::string &reason) {
+    out->kind = kind;
+    out->index = index;
+    out->available = available ? 1 : 0;
+    std::snprintf(out->name, sizeof out->name, "%s", name.c_str());
+    std::snprintf(out->reason, sizeof out->reason, "%s", reason.c_str());
+}
+
+nn::Model &model_of(nn_model *m) {
+    require(m, "model");
+    return *m->impl;
+}
+const nn::Model &model_of(const nn_model *m) {
+    require(m, "model");
+    return *m->impl;
+}
+
+}  // namespace
+
+extern "C" {
+
+NN_API void nn_model_desc_init(nn_model_desc *desc) {
+    if (!desc) return;
+    std::memset(desc, 0, sizeof *desc);
+    desc->struct_size = sizeof *desc;
+    desc->hidden_activation = NN_ACTIVATION_SIGMOID;
+    desc->loss = NN_LOSS_SOFTMAX_CROSS_ENTROPY;
+    desc->dtype = NN_DTYPE_FLOAT32;
+    desc->init = NN_INIT_NORMAL;
+    desc->init_std = 0.01;
+    desc->seed = 1984;
+}
+
+NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
+    if (out) *out = nullptr;
+    return guard("nn_create", [&] {
+        require(out, "out");
+        require(desc, "desc");
+        check_struct_size(desc->struct_size, sizeof(nn_model_desc), "nn_model_desc");
+        require(desc->layer_sizes, "desc->layer_sizes");
+        if (desc->n_layer_sizes < 2)
+            fail(NN_ERR_INVALID_ARGUMENT, "a model needs at least 2 layer sizes (input and output), got " +
+                                              std::to_string(desc->n_layer_sizes));
+        if (desc->n_layer_sizes > 1024) fail(NN_ERR_INVALID_ARGUMENT, "more than 1024 layer sizes");
+        nn::NetShape shape;
+        shape.sizes.assign(desc->layer_sizes, desc->layer_sizes + desc->n_layer_sizes);
+        size_t total = 0;
+        for (size_t l = 0; l < shape.sizes.size(); ++l) {
+            if (shape.sizes[l] == 0) fail(NN_ERR_INVALID_ARGUMENT, "layer_sizes[" + std::to_string(l) + "] is 0");
+            if (l + 1 < shape.sizes.size()) {
+                size_t w = checked_mul(shape.sizes[l], shape.sizes[l + 1], "a weight matrix");
+                if (__builtin_add_overflow(total, w + shape.sizes[l + 1], &total) || total > (SIZE_MAX >> 4))
+                    fail(NN_ERR_SIZE_OVERFLOW, "the parameter count is too large");
+            }
+        }
+        if (desc->hidden_activation < NN_ACTIVATION_SIGMOID || desc->hidden_activation > NN_ACTIVATION_IDENTITY)
+            fail(NN_ERR_INVALID_ARGUMENT, "hidden_activation is not a known nn_activation (" +
+                                              std::to_string(int(desc->hidden_activation)) + ")");
+        if (desc->loss != NN_LOSS_SOFTMAX_CROSS_ENTROPY && desc->loss != NN_LOSS_MEAN_SQUARED_ERROR)
+            fail(NN_ERR_INVALID_ARGUMENT, "loss is not a known nn_loss (" + std::to_string(int(desc->loss)) + ")");
+        check_dtype(desc->dtype, "dtype");
+        if (desc->init != NN_INIT_NORMAL && desc->init != NN_INIT_XAVIER && desc->init != NN_INIT_HE)
+            fail(NN_ERR_INVALID_ARGUMENT, "init is not a known nn_init (" + std::to_string(int(desc->init)) + ")");
+        if (desc->init == NN_INIT_NORMAL && !(std::isfinite(desc->init_std) && desc->init_std >= 0.0))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "init_std must be finite and >= 0, got " + std::to_string(desc->init_std));
+        shape.activation = desc->hidden_activation;
+        shape.loss = desc->loss;
+        shape.dtype = desc->dtype;
+
+        const nn::Placement place = placement_of(nn::runtime::resolve(NN_DEVICE_AUTO, 0));
+        nn::LegacyRng own(desc->seed);
+        // Draw from a copy of the shared stream and commit it only once the model exists.
+        nn::LegacyRng draw = desc->rng ? desc->rng->impl : own;
+        std::vector<double> params = nn::initial_params(shape, desc->init, desc->init_std, draw);
+        auto handle = std::make_unique<nn_model>();
+        handle->impl = std::make_unique<nn::Model>(std::move(shape), std::move(params), desc->rng ? own : draw, place);
+        if (desc->rng) desc->rng->impl = draw;
+        *out = handle.release();
+    });
+}
+
+NN_API void nn_destroy(nn_model *model) { delete model; }
+
+NN_API nn_status nn_model_layer_count(const nn_model *model, size_t *out_count) {
+    return guard("nn_model_layer_count", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_count, "out_count");
+        *out_count = m.shape().sizes.size();
+    });
+}
+
+NN_API nn_status nn_model_layer_sizes(const nn_model *model, size_t *out_sizes, size_t capacity) {
+    return guard("nn_model_layer_sizes", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_sizes, "out_sizes");
+        const auto &s = m.shape().sizes;
+        if (capacity < s.size())
+            fail(NN_ERR_BUFFER_TOO_SMALL, "capacity " + std::to_string(capacity) + " < " + std::to_string(s.size()) + " layer sizes");
+        std::copy(s.begin(), s.end(), out_sizes);
+    });
+}
+
+NN_API nn_status nn_model_dtype(const nn_model *model, nn_dtype *out_dtype) {
+    return guard("nn_model_dtype", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_dtype, "out_dtype");
+        *out_dtype = m.shape().dtype;
+    });
+}
+
+NN_API nn_status nn_param_count(const nn_model *model, size_t *out_count) {
+    return guard("nn_param_count", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_count, "out_count");
+        *out_count = m.params().size();
+    });
+}
+
+NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capacity) {
+    return guard("nn_get_params", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_params, "out_params");
+        const auto &p = m.params();
+        if (capacity < p.size())
+            fail(NN_ERR_BUFFER_TOO_SMALL, "capacity " + std::to_string(capacity) + " < " + std::to_string(p.size()) + " parameters");
+        std::copy(p.begin(), p.end(), out_params);
+    });
+}
+
+NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t count) {
+    return guard("nn_set_params", [&] {
+        nn::Model &m = model_of(model);
+        require(params, "params");
+        if (count != m.params().size())
+            fail(NN_ERR_SHAPE_MISMATCH, "got " + std::to_string(count) + " parameters, the model has " +
+                                            std::to_string(m.params().size()));
+        std::vector<double> p(params, params + count);
+        for (size_t i = 0; i < count; ++i) {
+            if (m.shape().dtype == NN_DTYPE_FLOAT32) p[i] = double(float(p[i]));
+            if (!std::isfinite(p[i]))
+                fail(NN_ERR_NON_FINITE, "params[" + std::to_string(i) + "] = " + std::to_string(params[i]) +
+                                            " is not finite in the model's dtype");
+        }
+        m.set_params(p);
+    });
+}
+
+NN_API void nn_fit_options_init(nn_fit_options *options) {
+    if (!options) return;
+    std::memset(options, 0, sizeof *options);
+    options->struct_size = sizeof *options;
+    options->epochs = 10;
+    options->batch_size = 32;
+    options->learning_rate = 0.01;
+    options->shuffle = 1;
+    options->report_interval = 20;
+    options->rng = nullptr;
+}
+
+NN_API void nn_fit_report_init(nn_fit_report *report) {
+    if (!report) return;
+    std::memset(report, 0, sizeof *report);
+    report->struct_size = sizeof *report;
+}
+
+NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                        const void *targets, nn_target_type target_type, size_t target_cols,
+                        const nn_fit_options *options, nn_fit_report *out_report) {
+    return guard("nn_fit", [&] {
+        nn::Model &m = model_of(model);
+        nn_fit_options defaults;
+        nn_fit_options_init(&defaults);
+        if (options) check_struct_size(options->struct_size, sizeof(nn_fit_options), "nn_fit_options");
+        if (out_report) check_struct_size(out_report->struct_size, sizeof(nn_fit_report), "nn_fit_report");
+        const nn_fit_options &o = options ? *options : defaults;
+
+        nn::TrainData data;
+        data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
+        data.rows = rows;
+        convert_targets(m.shape(), targets, target_type, target_cols, rows, data);
+
+        if (o.epochs == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "epochs is 0");
+        if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
+        if (o.batch_size > rows)
+            fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size " + std::to_string(o.batch_size) + " is larger than the " +
+                                                std::to_string(rows) + " rows of data");
+        if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + std::to_string(o.learning_rate));
+        if (o.epochs > (SIZE_MAX >> 8) / (rows / o.batch_size + 1))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) + " is too many to record");
+
+        nn::FitConfig config{.epochs = o.epochs,
+                             .batch_size = o.batch_size,
+                             .learning_rate = o.learning_rate,
+                             .shuffle = o.shuffle != 0,
+                             .report_interval = o.report_interval};
+        nn::FitSummary s = m.fit(data, config, o.rng ? o.rng->impl : m.rng());
+        if (out_report) {
+            out_report->epochs_run = s.epochs_run;
+            out_report->steps_run = s.steps_run;
+            out_report->steps_per_epoch = s.steps_per_epoch;
+            out_report->final_loss = s.final_loss;
+            out_report->seconds = s.seconds;
+            out_report->device_kind = m.placement().kind;
+            out_report->device_index = m.placement().index;
+        }
+    });
+}
+
+NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out, size_t capacity, size_t *out_count) {
+    return guard("nn_get_loss_history", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_count, "out_count");
+        if (capacity > 0) require(out, "out");
+        const auto &h = m.loss_history();
+        for (size_t i = 0; i < h.size() && i < capacity; ++i)
+            out[i] = {h[i].epoch, h[i].iteration, h[i].steps_per_epoch, h[i].loss};
+        *out_count = h.size();
+    });
+}
+
+NN_API nn_status nn_get_epoch_losses(const nn_model *model, double *out, size_t capacity, size_t *out_count) {
+    return guard("nn_get_epoch_losses", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_count, "out_count");
+        if (capacity > 0) require(out, "out");
+        const auto &h = m.epoch_losses();
+        for (size_t i = 0; i < h.size() && i < capacity; ++i) out[i] = h[i];
+        *out_count = h.size();
+    });
+}
+
+NN_API nn_status nn_reset_history(nn_model *model) {
+    return guard("nn_reset_history", [&] { model_of(model).reset_history(); });
+}
+
+}  // extern "C"
+
+namespace {
+
+// Forward pass for the inference entry points: checked inputs in, model-dtype scores out.
+nn::TypedBuffer run_scores(nn::Model &m, const void *x, nn_dtype x_dtype, size_t rows, size_t cols) {
+    nn::TypedBuffer in = convert_inputs(m.shape(), x, x_dtype, rows, cols);
+    nn::TypedBuffer scores(m.shape().dtype, checked_mul(rows, m.shape().outputs(), "the scores"));
+    m.predict(in.data(), rows, scores.data());
+    return scores;
+}
+
+template <typename T>
+void softmax_rows(T *s, size_t rows, size_t outs) {
+    for (size_t r = 0; r < rows; ++r) nn::math::softmax_row(s + r * outs, outs);
+}
+
+}  // namespace
+
+extern "C" {
+
+NN_API nn_status nn_predict(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                            nn_output what, void *out, nn_dtype out_dtype, size_t out_capacity) {
+    return guard("nn_predict", [&] {
+        nn::Model &m = model_of(model);
+        require(out, "out");
+        check_dtype(out_dtype, "out_dtype");
+        if (what != NN_OUTPUT_SCORES && what != NN_OUTPUT_PROBABILITIES)
+            fail(NN_ERR_INVALID_ARGUMENT, "what is not a known nn_output (" + std::to_string(int(what)) + ")");
+        if (what == NN_OUTPUT_PROBABILITIES && m.shape().loss != NN_LOSS_SOFTMAX_CROSS_ENTROPY)
+            fail(NN_ERR_UNSUPPORTED, "probabilities need a softmax model; this one is a regression model");
+        if (rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "rows is 0");
+        const size_t need = checked_mul(rows, m.shape().outputs(), "the output");
+        if (out_capacity < need)
+            fail(NN_ERR_BUFFER_TOO_SMALL, "out holds " + std::to_string(out_capacity) + " values, " + std::to_string(rows) +
+                                              " rows × " + std::to_string(m.shape().outputs()) + " outputs need " +
+                                              std::to_string(need));
+        nn::TypedBuffer s = run_scores(m, x, x_dtype, rows, cols);
+        if (what == NN_OUTPUT_PROBABILITIES) {
+            if (s.dtype == NN_DTYPE_FLOAT64)
+                softmax_rows(static_cast<double *>(s.data()), rows, m.shape().outputs());
+            else
+                softmax_rows(static_cast<float *>(s.data()), rows, m.shape().outputs());
+        }
+        nn::convert(s.data(), s.dtype, out, out_dtype, need);
+    });
+}
+
+NN_API nn_status nn_predict_classes(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                                    int32_t *out_classes, size_t out_capacity) {
+    return guard("nn_predict_classes", [&] {
+        nn::Model &m = model_of(model);
+        require(out_classes, "out_classes");
+        if (rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "rows is 0");
+        if (out_capacity < rows)
+            fail(NN_ERR_BUFFER_TOO_SMALL, "out_classes holds " + std::to_string(out_capacity) + " values, " +
+                                              std::to_string(rows) + " rows need as many");
+        nn::TypedBuffer s = run_scores(m, x, x_dtype, rows, cols);
+        const size_t outs = m.shape().outputs();
+        for (size_t r = 0; r < rows; ++r)
+            out_classes[r] = int32_t(s.dtype == NN_DTYPE_FLOAT64
+                                         ? nn::math::argmax(static_cast<const double *>(s.data()) + r * outs, outs)
+                                         : nn::math::argmax(static_cast<const float *>(s.data()) + r * outs, outs));
+    });
+}
+
+NN_API nn_status nn_evaluate(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
+                             const void *targets, nn_target_type target_type, size_t target_cols, double *out_loss,
+                             double *out_accuracy) {
+    return guard("nn_evaluate", [&] {
+        nn::Model &m = model_of(model);
+        if (!out_loss && !out_accuracy) fail(NN_ERR_NULL_POINTER, "out_loss and out_accuracy are both NULL");
+        const nn::NetShape &shape = m.shape();
+        nn::TrainData data;
+        nn::TypedBuffer in = convert_inputs(shape, x, x_dtype, rows, cols);
+        convert_targets(shape, targets, target_type, target_cols, rows, data);
+        const size_t outs = shape.outputs();
+        nn::TypedBuffer s(shape.dtype, checked_mul(rows, outs, "the scores"));
+        m.predict(in.data(), rows, s.data());
+
+        auto compute = [&](auto *scores) {
+            using T = std::remove_pointer_t<decltype(scores)>;
+            double accuracy = NAN;
+            if (shape.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
+                size_t correct = 0;
+                for (size_t r = 0; r < rows; ++r)
+                    correct += nn::math::argmax(scores + r * outs, outs) == size_t(data.labels[r]);
+                accuracy = double(correct) / double(rows);
+                std::vector<T> terms(rows);
+                double loss = nn::ref::softmax_cross_entropy(scores, data.labels.data(), rows, outs, terms.data());
+                if (out_loss) *out_loss = loss;
+            } else {
+                std::vector<T> terms(rows * outs);
+                double loss = nn::ref::mean_squared_error(scores, static_cast<const T *>(data.targets.data()), rows, outs,
+                                                          terms.data());
+                if (out_loss) *out_loss = loss;
+            }
+            if (out_accuracy) *out_accuracy = accuracy;
+        };
+        if (shape.dtype == NN_DTYPE_FLOAT64)
+            compute(static_cast<double *>(s.data()));
+        else
+            compute(static_cast<float *>(s.data()));
+    });
+}
+
+NN_API nn_status nn_device_count(size_t *out_count) {
+    return guard("nn_device_count", [&] {
+        require(out_count, "out_count");
+        *out_count = nn::runtime::devices().size();
+    });
+}
+
+NN_API nn_status nn_device_get(size_t i, nn_device_info *out_info) {
+    return guard("nn_device_get", [&] {
+        require(out_info, "out_info");
+        check_struct_size(out_info->struct_size, sizeof(nn_device_info), "nn_device_info");
+        const auto &all = nn::runtime::devices();
+        if (i >= all.size())
+            fail(NN_ERR_INVALID_ARGUMENT, "device " + std::to_string(i) + " does not exist; there are " + std::to_string(all.size()));
+        const auto &d = all[i];
+        fill_device_info(out_info, d.kind, d.index, d.available, d.name, d.reason);
+    });
+}
+
+NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index) {
+    return guard("nn_set_device", [&] {
+        nn::Model &m = model_of(model);
+        const nn::runtime::Device &d = nn::runtime::resolve(kind, kind == NN_DEVICE_AUTO ? 0 : index);
+        if (d.iface == m.placement().iface && d.backend_index == m.placement().backend_index) return;
+        m.move_to(placement_of(d));
+    });
+}
+
+NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info) {
+    return guard("nn_get_device", [&] {
+        const nn::Model &m = model_of(model);
+        require(out_info, "out_info");
+        check_struct_size(out_info->struct_size, sizeof(nn_device_info), "nn_device_info");
+        const nn::Placement &p = m.placement();
+        fill_device_info(out_info, p.kind, p.index, true, p.name, "");
+    });
+}
+
+}  // extern "C"

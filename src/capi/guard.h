@@ -1,0 +1,70 @@
+// The C boundary's exception firewall and argument checks. Every exported function
+// runs its body inside guard(): an nn::Error becomes its status, anything else a
+// generic one, the message is stored per thread, and nothing escapes to C.
+#ifndef NN_CAPI_GUARD_H
+#define NN_CAPI_GUARD_H
+
+#include <cstddef>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/error.h"
+#include "nn/nn.h"
+
+namespace nn::capi {
+
+void set_last_error(const char *function, const std::string &message) noexcept;
+
+template <typename Fn>
+nn_status guard(const char *function, Fn &&body) noexcept {
+    try {
+        body();
+        return NN_OK;
+    } catch (const Error &e) {
+        set_last_error(function, e.what());
+        return e.status();
+    } catch (const std::bad_alloc &) {
+        set_last_error(function, "out of memory");
+        return NN_ERR_OUT_OF_MEMORY;
+    } catch (const std::length_error &) {
+        set_last_error(function, "a size is too large to allocate");
+        return NN_ERR_SIZE_OVERFLOW;
+    } catch (const std::exception &e) {
+        set_last_error(function, std::string("internal error: ") + e.what());
+        return NN_ERR_INTERNAL;
+    } catch (...) {
+        set_last_error(function, "internal error: unknown exception");
+        return NN_ERR_INTERNAL;
+    }
+}
+
+inline void require(const void *p, const char *name) {
+    if (!p) fail(NN_ERR_NULL_POINTER, std::string(name) + " is NULL");
+}
+
+// a·b, or NN_ERR_SIZE_OVERFLOW naming what was being sized.
+inline size_t checked_mul(size_t a, size_t b, const char *what) {
+    size_t r;
+    if (__builtin_mul_overflow(a, b, &r) || r > (SIZE_MAX >> 4))
+        fail(NN_ERR_SIZE_OVERFLOW, std::string(what) + " (" + std::to_string(a) + " × " + std::to_string(b) +
+                                       ") is too large");
+    return r;
+}
+
+// Accepts option structs from this release on; rejects anything else (an
+// uninitialised struct, or one from a newer header than this library).
+inline void check_struct_size(size_t got, size_t current, const char *type) {
+    if (got != current)
+        fail(NN_ERR_STRUCT_SIZE, std::string(type) + ".struct_size is " + std::to_string(got) + ", this libnn expects " +
+                                     std::to_string(current) + " (fill it with its _init function)");
+}
+
+inline void check_dtype(nn_dtype t, const char *name) {
+    if (t != NN_DTYPE_FLOAT32 && t != NN_DTYPE_FLOAT64)
+        fail(NN_ERR_INVALID_ARGUMENT, std::string(name) + " is not a known nn_dtype (" + std::to_string(int(t)) + ")");
+}
+
+}  // namespace nn::capi
+
+#endif  // NN_CAPI_GUARD_H

@@ -1,0 +1,115 @@
+// Per-element math that every backend compiles — the reference path in libnn, the
+// OpenBLAS plugin and (with NN_HD = __host__ __device__) the CUDA plugin — so that the
+// backends cannot drift from each other or from the book (BOOK-CH01.md §3–§5).
+//
+// Every formula keeps NumPy's order of operations; the library is compiled with
+// -ffp-contract=off so that no a*b+c becomes an FMA behind our back.
+#ifndef NN_COMMON_NN_MATH_H
+#define NN_COMMON_NN_MATH_H
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define NN_HD __host__ __device__
+#else
+#define NN_HD
+#endif
+
+namespace nn::math {
+
+// Values of nn_activation / nn_loss (nn.h), repeated here so plugins need no C++ glue.
+enum Activation : uint32_t { kSigmoid = 0, kRelu = 1, kTanh = 2, kIdentity = 3 };
+enum Loss : uint32_t { kSoftmaxCrossEntropy = 0, kMeanSquaredError = 1 };
+
+// The epsilon the book adds inside the log of cross_entropy_error.
+inline constexpr double kCrossEntropyEps = 1e-7;
+
+// Activation forward: out = f(x).
+template <typename T>
+NN_HD inline T activate(uint32_t act, T x) {
+    switch (act) {
+    case kSigmoid: return T(1) / (T(1) + std::exp(-x));
+    case kRelu: return x > T(0) ? x : T(0);
+    case kTanh: return std::tanh(x);
+    default: return x;
+    }
+}
+
+// Activation backward in terms of the forward *output*, as the book's layers keep it:
+// sigmoid dx = (dout * (1 - out)) * out; relu passes where out > 0 (⇔ x > 0);
+// tanh dx = dout * (1 - out²).
+template <typename T>
+NN_HD inline T activate_backward(uint32_t act, T dout, T out) {
+    switch (act) {
+    case kSigmoid: return (dout * (T(1) - out)) * out;
+    case kRelu: return out > T(0) ? dout : T(0);
+    case kTanh: return dout * (T(1) - out * out);
+    default: return dout;
+    }
+}
+
+// SGD: p -= lr * g, evaluated as NumPy does (the product first, then the subtraction).
+template <typename T>
+NN_HD inline T sgd_update(T p, T g, T lr) {
+    return p - lr * g;
+}
+
+// NumPy's pairwise summation (numpy/core/src/umath/loops_utils.h.src, pairwise_sum):
+// fewer than 8 elements are added in order; up to 128 use eight interleaved partial
+// sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) plus an in-order tail; longer
+// runs split in two at a multiple of 8. np.sum over a contiguous axis uses it, so the
+// book's loss values depend on it in the last bit.
+template <typename T>
+NN_HD inline T pairwise_sum(const T *a, std::size_t n, std::ptrdiff_t stride) {
+    if (n < 8) {
+        T res = T(0);
+        for (std::size_t i = 0; i < n; ++i) res += a[std::ptrdiff_t(i) * stride];
+        return res;
+    }
+    if (n <= 128) {
+        T r[8];
+        for (int k = 0; k < 8; ++k) r[k] = a[k * stride];
+        std::size_t i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int k = 0; k < 8; ++k) r[k] += a[std::ptrdiff_t(i + k) * stride];
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[std::ptrdiff_t(i) * stride];
+        return res;
+    }
+    std::size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum(a, n2, stride) + pairwise_sum(a + std::ptrdiff_t(n2) * stride, n - n2, stride);
+}
+
+// Softmax of one row in place, as common/functions.py: subtract the row max, exp,
+// divide by the (pairwise) row sum.
+template <typename T>
+NN_HD inline void softmax_row(T *row, std::size_t n) {
+    T m = row[0];
+    for (std::size_t j = 1; j < n; ++j) m = row[j] > m ? row[j] : m;
+    for (std::size_t j = 0; j < n; ++j) row[j] = std::exp(row[j] - m);
+    T s = pairwise_sum(row, n, 1);
+    for (std::size_t j = 0; j < n; ++j) row[j] = row[j] / s;
+}
+
+// -log(p + 1e-7) for the true-class probability p; the eps is rounded to T first,
+// as NumPy casts the Python scalar to the array's dtype.
+template <typename T>
+NN_HD inline T cross_entropy_term(T p) {
+    return std::log(p + T(kCrossEntropyEps));
+}
+
+// Index of the first maximal element (np.argmax).
+template <typename T>
+NN_HD inline std::size_t argmax(const T *row, std::size_t n) {
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < n; ++j)
+        if (row[j] > row[best]) best = j;
+    return best;
+}
+
+}  // namespace nn::math
+
+#endif  // NN_COMMON_NN_MATH_H

@@ -1,0 +1,124 @@
+// The reference implementation behind the same function table as a plugin, so the
+// core drives every backend — built in or loaded — through one path.
+#include "core/reference_backend.h"
+
+#include <cstdio>
+#include <new>
+#include <variant>
+
+#include "core/error.h"
+#include "core/reference.h"
+
+struct nn_backend_model {
+    std::variant<nn::ref::Model<float>, nn::ref::Model<double>> impl;
+};
+
+namespace nn {
+namespace {
+
+template <typename Fn>
+nn_backend_result guarded(Fn &&fn) {
+    try {
+        fn();
+        return NN_BACKEND_OK;
+    } catch (const std::bad_alloc &) {
+        set_backend_error("reference backend: out of memory");
+        return NN_BACKEND_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception &e) {
+        set_backend_error(e.what());
+        return NN_BACKEND_ERR_INVALID;
+    }
+}
+
+int ref_device_count(char *, size_t) { return 1; }
+
+nn_backend_result ref_device_describe(int index, nn_backend_device *out) {
+    if (index != 0) return NN_BACKEND_ERR_INVALID;
+    out->available = 1;
+    std::snprintf(out->name, sizeof out->name, "reference (built-in plain loops)");
+    out->reason[0] = '\0';
+    return NN_BACKEND_OK;
+}
+
+nn_backend_result ref_model_create(int, const nn_backend_net *net, nn_backend_model **out) {
+    return guarded([&] {
+        NetShape shape;
+        shape.sizes.assign(net->layer_sizes, net->layer_sizes + net->n_layer_sizes);
+        shape.activation = nn_activation(net->hidden_activation);
+        shape.loss = nn_loss(net->loss);
+        shape.dtype = nn_dtype(net->dtype);
+        if (shape.dtype == NN_DTYPE_FLOAT64)
+            *out = new nn_backend_model{ref::Model<double>(shape)};
+        else
+            *out = new nn_backend_model{ref::Model<float>(shape)};
+    });
+}
+
+void ref_model_destroy(nn_backend_model *model) { delete model; }
+
+nn_backend_result ref_params_write(nn_backend_model *model, const void *params) {
+    std::visit([&](auto &m) {
+        using T = typename std::decay_t<decltype(m.params())>::value_type;
+        const T *p = static_cast<const T *>(params);
+        std::copy(p, p + m.params().size(), m.params().begin());
+    }, model->impl);
+    return NN_BACKEND_OK;
+}
+
+nn_backend_result ref_params_read(nn_backend_model *model, void *out) {
+    std::visit([&](auto &m) {
+        using T = typename std::decay_t<decltype(m.params())>::value_type;
+        std::copy(m.params().begin(), m.params().end(), static_cast<T *>(out));
+    }, model->impl);
+    return NN_BACKEND_OK;
+}
+
+nn_backend_result ref_data_upload(nn_backend_model *model, const void *x, const void *targets, size_t rows,
+                                  size_t max_batch) {
+    return guarded([&] {
+        std::visit([&](auto &m) {
+            using T = typename std::decay_t<decltype(m.params())>::value_type;
+            m.upload(static_cast<const T *>(x), targets, rows, max_batch);
+        }, model->impl);
+    });
+}
+
+nn_backend_result ref_train_steps(nn_backend_model *model, const int64_t *order, size_t steps, size_t batch,
+                                  const nn_backend_train_config *config, double *out_losses) {
+    std::visit([&](auto &m) {
+        using T = typename std::decay_t<decltype(m.params())>::value_type;
+        const T lr = T(config->learning_rate);
+        for (size_t s = 0; s < steps; ++s) out_losses[s] = m.train_step(order + s * batch, batch, lr);
+    }, model->impl);
+    return NN_BACKEND_OK;
+}
+
+nn_backend_result ref_predict(nn_backend_model *model, const void *x, size_t rows, void *out_scores) {
+    return guarded([&] {
+        std::visit([&](auto &m) {
+            using T = typename std::decay_t<decltype(m.params())>::value_type;
+            m.predict(static_cast<const T *>(x), rows, static_cast<T *>(out_scores));
+        }, model->impl);
+    });
+}
+
+const nn_backend_iface kReferenceIface = {
+    .abi_version = NN_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(nn_backend_iface),
+    .name = "reference",
+    .device_count = ref_device_count,
+    .device_describe = ref_device_describe,
+    .model_create = ref_model_create,
+    .model_destroy = ref_model_destroy,
+    .params_write = ref_params_write,
+    .params_read = ref_params_read,
+    .data_upload = ref_data_upload,
+    .train_steps = ref_train_steps,
+    .predict = ref_predict,
+};
+
+}  // namespace
+
+const nn_backend_iface *reference_backend() { return &kReferenceIface; }
+
+}  // namespace nn

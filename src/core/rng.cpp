@@ -1,0 +1,132 @@
+#include "core/rng.h"
+
+#include <cmath>
+
+namespace nn {
+
+void LegacyRng::seed_int(uint32_t seed) {
+    key_[0] = seed;
+    for (int k = 1; k < kN; ++k)
+        key_[k] = 1812433253u * (key_[k - 1] ^ (key_[k - 1] >> 30)) + uint32_t(k);
+    pos_ = kN;
+    has_gauss_ = false;
+    gauss_ = 0.0;
+}
+
+void LegacyRng::seed_array(std::span<const uint32_t> key) {
+    seed_int(19650218u);
+    const int len = int(key.size());
+    int i = 1, j = 0;
+    for (int k = kN > len ? kN : len; k > 0; --k) {
+        key_[i] = (key_[i] ^ ((key_[i - 1] ^ (key_[i - 1] >> 30)) * 1664525u)) + key[size_t(j)] + uint32_t(j);
+        ++i;
+        ++j;
+        if (i >= kN) {
+            key_[0] = key_[kN - 1];
+            i = 1;
+        }
+        if (j >= len) j = 0;
+    }
+    for (int k = kN - 1; k > 0; --k) {
+        key_[i] = (key_[i] ^ ((key_[i - 1] ^ (key_[i - 1] >> 30)) * 1566083941u)) - uint32_t(i);
+        ++i;
+        if (i >= kN) {
+            key_[0] = key_[kN - 1];
+            i = 1;
+        }
+    }
+    key_[0] = 0x80000000u;
+    pos_ = kN;
+    has_gauss_ = false;
+    gauss_ = 0.0;
+}
+
+void LegacyRng::twist() {
+    constexpr uint32_t kMatrixA = 0x9908b0dfu, kUpper = 0x80000000u, kLower = 0x7fffffffu;
+    constexpr int kM = 397;
+    int i = 0;
+    for (; i < kN - kM; ++i) {
+        uint32_t y = (key_[i] & kUpper) | (key_[i + 1] & kLower);
+        key_[i] = key_[i + kM] ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
+    }
+    for (; i < kN - 1; ++i) {
+        uint32_t y = (key_[i] & kUpper) | (key_[i + 1] & kLower);
+        key_[i] = key_[i + (kM - kN)] ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
+    }
+    uint32_t y = (key_[kN - 1] & kUpper) | (key_[0] & kLower);
+    key_[kN - 1] = key_[kM - 1] ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
+    pos_ = 0;
+}
+
+uint32_t LegacyRng::next_u32() {
+    if (pos_ == kN) twist();
+    uint32_t y = key_[pos_++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+}
+
+double LegacyRng::next_double() {
+    int32_t a = int32_t(next_u32() >> 5);
+    int32_t b = int32_t(next_u32() >> 6);
+    return (a * 67108864.0 + b) / 9007199254740992.0;
+}
+
+double LegacyRng::next_gauss() {
+    if (has_gauss_) {
+        double tmp = gauss_;
+        has_gauss_ = false;
+        gauss_ = 0.0;
+        return tmp;
+    }
+    double x1, x2, r2;
+    do {
+        x1 = 2.0 * next_double() - 1.0;
+        x2 = 2.0 * next_double() - 1.0;
+        r2 = x1 * x1 + x2 * x2;
+    } while (r2 >= 1.0 || r2 == 0.0);
+    double f = std::sqrt(-2.0 * std::log(r2) / r2);
+    gauss_ = f * x1;
+    has_gauss_ = true;
+    return f * x2;
+}
+
+uint64_t LegacyRng::interval(uint64_t max) {
+    if (max == 0) return 0;
+    uint64_t mask = max;
+    mask |= mask >> 1;
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
+    mask |= mask >> 32;
+    uint64_t value;
+    if (max <= 0xffffffffu) {
+        while ((value = (next_u32() & mask)) > max) {
+        }
+    } else {
+        // NumPy's next_uint64 is (draw << 32) | draw; fix the order (high word first).
+        do {
+            uint64_t hi = next_u32();
+            uint64_t lo = next_u32();
+            value = ((hi << 32) | lo) & mask;
+        } while (value > max);
+    }
+    return value;
+}
+
+void LegacyRng::permutation(std::span<int64_t> out) {
+    const size_t n = out.size();
+    for (size_t i = 0; i < n; ++i) out[i] = int64_t(i);
+    if (n < 2) return;
+    for (size_t i = n - 1; i >= 1; --i) {
+        size_t j = size_t(interval(i));
+        int64_t tmp = out[i];
+        out[i] = out[j];
+        out[j] = tmp;
+    }
+}
+
+}  // namespace nn

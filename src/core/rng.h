@@ -1,0 +1,42 @@
+// NumPy's legacy RandomState (MT19937 + polar gaussian), bit for bit (BOOK-CH01.md §12).
+#ifndef NN_CORE_RNG_H
+#define NN_CORE_RNG_H
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace nn {
+
+class LegacyRng {
+public:
+    explicit LegacyRng(uint32_t seed = 1984) { seed_int(seed); }
+
+    // np.random.seed(int): init_genrand; clears the cached gaussian.
+    void seed_int(uint32_t seed);
+    // np.random.seed(array): init_by_array; clears the cached gaussian.
+    void seed_array(std::span<const uint32_t> key);
+
+    uint32_t next_u32();
+    // (a·2^26 + b) / 2^53 with a = draw>>5 then b = draw>>6.
+    double next_double();
+    // legacy_gauss: Marsaglia polar method with the second value cached.
+    double next_gauss();
+    // random_interval: masked rejection sampling in [0, max].
+    uint64_t interval(uint64_t max);
+    // np.random.permutation(n): arange(n) shuffled by Fisher–Yates from the top.
+    void permutation(std::span<int64_t> out);
+
+private:
+    static constexpr int kN = 624;
+    void twist();
+
+    uint32_t key_[kN];
+    int pos_ = kN;
+    bool has_gauss_ = false;
+    double gauss_ = 0.0;
+};
+
+}  // namespace nn
+
+#endif  // NN_CORE_RNG_H
