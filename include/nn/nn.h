@@ -285,8 +285,10 @@ NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t cou
 typedef struct nn_fit_options {
     size_t struct_size;     /**< sizeof(nn_fit_options), set by ::nn_fit_options_init. */
     size_t epochs;          /**< Passes over the data; default 10 (`max_epoch`). Must be > 0. */
-    size_t batch_size;      /**< Rows per step; default 32. Must be > 0 and ≤ rows. The tail of
-                                 each epoch's shuffled data (rows mod batch_size) is dropped. */
+    size_t batch_size;      /**< Rows per step; default 32. Must be > 0. The tail of each epoch's
+                                 shuffled data (rows mod batch_size) is dropped, as the book's
+                                 Trainer does. A batch size above the number of rows trains on all
+                                 rows as one batch (the book would run no step at all). */
     double learning_rate;   /**< SGD step; default 0.01. Must be finite and > 0. */
     int shuffle;            /**< Non-zero (default): permute the current row order at the start of
                                  every epoch, compounding as the book does (`x = x[perm]`). */
@@ -332,8 +334,8 @@ NN_API void nn_fit_report_init(nn_fit_report *report);
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
  *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_SHAPE_MISMATCH (cols ≠ input size, target_cols
  *          wrong); ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, batch size 0 or above rows, learning rate
- *          not finite or ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, batch size 0, learning rate not finite or
+ *          ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
  *          All argument checks happen before any change: on a failed check the model,
  *          its histories and `options->rng` are untouched.
  *  Not thread-safe for one model. */

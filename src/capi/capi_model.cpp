@@ -286,16 +286,14 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
 
         if (o.epochs == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "epochs is 0");
         if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
-        if (o.batch_size > rows)
-            fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size " + std::to_string(o.batch_size) + " is larger than the " +
-                                                std::to_string(rows) + " rows of data");
         if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
             fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + std::to_string(o.learning_rate));
-        if (o.epochs > (SIZE_MAX >> 8) / (rows / o.batch_size + 1))
+        const size_t batch = std::min(o.batch_size, rows);
+        if (o.epochs > (SIZE_MAX >> 8) / (rows / batch + 1))
             fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) + " is too many to record");
 
         nn::FitConfig config{.epochs = o.epochs,
-                             .batch_size = o.batch_size,
+                             .batch_size = batch,
                              .learning_rate = o.learning_rate,
                              .shuffle = o.shuffle != 0,
                              .report_interval = o.report_interval};

@@ -146,7 +146,7 @@ double Model<T>::loss_and_backward(size_t B) {
 }
 
 template <typename T>
-double Model<T>::train_step(const int64_t *order, size_t B, T learning_rate) {
+double Model<T>::loss_and_gradients(const int64_t *order, size_t B) {
     const size_t in = shape_.inputs(), out = shape_.outputs();
     T *x = acts_[0].data();
     for (size_t r = 0; r < B; ++r) {
@@ -158,7 +158,12 @@ double Model<T>::train_step(const int64_t *order, size_t B, T learning_rate) {
             std::memcpy(batch_t_.data() + r * out, data_t_.data() + src * out, out * sizeof(T));
     }
     forward(B);
-    double loss = loss_and_backward(B);
+    return loss_and_backward(B);
+}
+
+template <typename T>
+double Model<T>::train_step(const int64_t *order, size_t B, T learning_rate) {
+    double loss = loss_and_gradients(order, B);
     for (size_t i = 0; i < params_.size(); ++i) params_[i] = math::sgd_update(params_[i], grads_[i], learning_rate);
     return loss;
 }

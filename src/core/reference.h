@@ -48,6 +48,10 @@ public:
 
     std::vector<T> &params() { return params_; }
     void upload(const T *x, const void *targets, size_t rows, size_t max_batch);
+    const std::vector<T> &grads() const { return grads_; }
+    // Forward, loss and backward on the stored rows order[0..B): fills grads() and
+    // returns the mean loss.
+    double loss_and_gradients(const int64_t *order, size_t B);
     // One SGD step on the stored rows order[0..B); returns the loss before the update.
     double train_step(const int64_t *order, size_t B, T learning_rate);
     void predict(const T *x, size_t rows, T *scores);
