@@ -17,8 +17,9 @@
  * - The library keeps no caller pointer after a call returns and never hands out
  *   memory the caller must free; results are written into caller buffers whose
  *   capacity (in elements) is passed beside them.
- * - Option structs start with `struct_size`; fill them with their `_init` function
- *   and change the fields you need. Fields are only ever appended.
+ * - Option and result structs start with `struct_size`; fill them with their `_init`
+ *   function and change the fields you need. Fields are only ever appended; this first
+ *   release accepts exactly its own sizes, later ones will accept these sizes too.
  * - Threads: different handles may be used from different threads at the same time.
  *   One handle (::nn_model, ::nn_rng) must be used by one thread at a time.
  * - Matrices are dense and row-major: element (r, c) of an R×C matrix is at r*C + c.
@@ -63,20 +64,22 @@ typedef enum nn_status {
     NN_ERR_SIZE_OVERFLOW = 4,       /**< Sizes whose product does not fit in memory arithmetic. */
     NN_ERR_SHAPE_MISMATCH = 5,      /**< A matrix has the wrong number of columns or a buffer the wrong number of elements. */
     NN_ERR_LABEL_OUT_OF_RANGE = 6,  /**< A class index is negative or not below the number of outputs. */
-    NN_ERR_NON_FINITE = 7,          /**< Input data or targets contain NaN or infinity. */
+    NN_ERR_NON_FINITE = 7,          /**< Input data, targets or parameters contain NaN or infinity, or a value the model's dtype cannot hold (1e300 in a float32 model). */
     NN_ERR_BAD_HYPERPARAMETER = 8,  /**< A training option is out of range (non-positive batch size or learning rate, …). */
     NN_ERR_BUFFER_TOO_SMALL = 9,    /**< An output buffer's capacity is below what the result needs. */
     NN_ERR_OUT_OF_MEMORY = 10,      /**< An allocation failed; nothing was changed. */
     NN_ERR_DEVICE_UNAVAILABLE = 11, /**< The requested device cannot be used; the message says why. */
     NN_ERR_BACKEND = 12,            /**< A backend plugin failed while running; the model keeps its last good state. */
     NN_ERR_UNSUPPORTED = 13,        /**< The request is valid but this model or build does not support it. */
-    NN_ERR_INTERNAL = 14            /**< A bug in libnn; please report the message. */
+    NN_ERR_INTERNAL = 14,            /**< A bug in libnn; please report the message. */
+    NN_STATUS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_status;
 
 /** Element type of a model's parameters and computation, or of a caller buffer. */
 typedef enum nn_dtype {
     NN_DTYPE_FLOAT32 = 0, /**< IEEE binary32 (`float`): the default compute type. */
-    NN_DTYPE_FLOAT64 = 1  /**< IEEE binary64 (`double`): what the book's chapter 1 trains in. */
+    NN_DTYPE_FLOAT64 = 1,  /**< IEEE binary64 (`double`): what the book's chapter 1 trains in. */
+    NN_DTYPE_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_dtype;
 
 /** Activation applied after every hidden affine layer. */
@@ -84,22 +87,26 @@ typedef enum nn_activation {
     NN_ACTIVATION_SIGMOID = 0,  /**< 1 / (1 + exp(-x)), the book's choice. */
     NN_ACTIVATION_RELU = 1,     /**< max(0, x). */
     NN_ACTIVATION_TANH = 2,     /**< tanh(x). */
-    NN_ACTIVATION_IDENTITY = 3  /**< x (a linear hidden layer). */
+    NN_ACTIVATION_IDENTITY = 3,  /**< x (a linear hidden layer). */
+    NN_ACTIVATION_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_activation;
 
 /** Loss at the output layer. */
 typedef enum nn_loss {
     /** Softmax then cross-entropy −Σ log(p[true class] + 1e-7) / batch, as the book's SoftmaxWithLoss. */
     NN_LOSS_SOFTMAX_CROSS_ENTROPY = 0,
-    /** Mean squared error for regression: Σ_rows ½ Σ_cols (y − t)² / batch. */
-    NN_LOSS_MEAN_SQUARED_ERROR = 1
+    /** Mean squared error for regression: Σ_rows ½ Σ_cols (y − t)² / batch. Class-index
+     *  targets are taken as one-hot rows. */
+    NN_LOSS_MEAN_SQUARED_ERROR = 1,
+    NN_LOSS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_loss;
 
 /** How initial weights are drawn (biases always start at zero). fan_in is a layer's input size. */
 typedef enum nn_init {
     NN_INIT_NORMAL = 0, /**< `init_std` × N(0, 1): the book's `0.01 * randn` with the default init_std. */
     NN_INIT_XAVIER = 1, /**< N(0, 1) / sqrt(fan_in), as the book's later chapters. */
-    NN_INIT_HE = 2      /**< N(0, 1) × sqrt(2 / fan_in). */
+    NN_INIT_HE = 2,      /**< N(0, 1) × sqrt(2 / fan_in). */
+    NN_INIT_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_init;
 
 /** Kinds of compute device. */
@@ -107,20 +114,23 @@ typedef enum nn_device_kind {
     NN_DEVICE_CPU = 0,       /**< The CPU through the OpenBLAS plugin `libnn-backend-cpu.so`. */
     NN_DEVICE_CUDA = 1,      /**< An NVIDIA GPU through `libnn-backend-cuda.so`; `index` picks the GPU. */
     NN_DEVICE_REFERENCE = 2, /**< The plain reference implementation built into libnn: always available, slow. */
-    NN_DEVICE_AUTO = 3       /**< The best available: CUDA device 0, else the CPU plugin, else the reference. */
+    NN_DEVICE_AUTO = 3,       /**< The best available: CUDA device 0, else the CPU plugin, else the reference. */
+    NN_DEVICE_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_device_kind;
 
 /** How training targets are given to ::nn_fit and ::nn_evaluate. */
 typedef enum nn_target_type {
     NN_TARGET_CLASS_INDEX = 0,  /**< `const int32_t[rows]`: one class index per row; `target_cols` must be 1. */
     NN_TARGET_ROWS_FLOAT32 = 1, /**< `const float[rows × outputs]`: one-hot or real-valued rows. */
-    NN_TARGET_ROWS_FLOAT64 = 2  /**< `const double[rows × outputs]`: one-hot or real-valued rows. */
+    NN_TARGET_ROWS_FLOAT64 = 2,  /**< `const double[rows × outputs]`: one-hot or real-valued rows. */
+    NN_TARGET_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_target_type;
 
 /** What ::nn_predict writes. */
 typedef enum nn_output {
     NN_OUTPUT_SCORES = 0,       /**< The last affine layer's raw output (the book's `predict`). */
-    NN_OUTPUT_PROBABILITIES = 1 /**< Softmax of the scores (softmax cross-entropy models only). */
+    NN_OUTPUT_PROBABILITIES = 1, /**< Softmax of the scores (softmax cross-entropy models only). */
+    NN_OUTPUT_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_output;
 
 /** Opaque model handle. */
@@ -198,6 +208,8 @@ NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n);
  *  @param x_capacity  elements available at `out_x`.
  *  @param out_labels  receives one int32 class index per row.
  *  @param labels_capacity elements available at `out_labels`.
+ *  @param points_per_class points in each arm (the book: 100).
+ *  @param n_classes   number of arms and classes (the book: 3).
  *  @param rng         the stream to draw from (continued, not reseeded), or NULL for
  *                     a private stream seeded with `seed`. The book's
  *                     `load_data(seed=1984)` is a stream reseeded with 1984.
@@ -239,8 +251,8 @@ NN_API void nn_model_desc_init(nn_model_desc *desc);
  *  order (input × output), as the book's `randn(I, H)`; float32 models are drawn in
  *  float64 and rounded once. The model starts on ::NN_DEVICE_AUTO's choice.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER (`out`, `desc` or `desc->layer_sizes`);
- *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT (fewer than 2 sizes, a zero
- *          size, an unknown enum, softmax with fewer than 1 output);
+ *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT (fewer than 2 sizes, more than
+ *          1024, a zero size, an unknown enum, a softmax model with fewer than 2 outputs);
  *          ::NN_ERR_BAD_HYPERPARAMETER (init_std not finite or negative);
  *          ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is set to NULL
  *          and `desc->rng` has not been drawn from. */
@@ -325,17 +337,22 @@ NN_API void nn_fit_report_init(nn_fit_report *report);
  *  Like the book's Trainer, histories and the epoch counter persist across calls (use
  *  ::nn_reset_history), while the running loss sum restarts with each call.
  *
+ *  @param model        the model to train.
  *  @param x            rows × cols inputs of type `x_dtype`; converted to the model dtype.
+ *  @param x_dtype      element type of `x`.
+ *  @param rows         number of rows (samples) in `x` and `targets`; must be > 0.
+ *  @param cols         columns of `x`; must equal the model's input size.
  *  @param targets      see ::nn_target_type; for softmax models one-hot rows are reduced to
  *                      their first maximal column, as the book does.
+ *  @param target_type  how `targets` is laid out.
  *  @param target_cols  1 for class indices, else the model's output size.
  *  @param options      NULL for the defaults.
  *  @param out_report   NULL, or a report prepared by ::nn_fit_report_init.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
  *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_SHAPE_MISMATCH (cols ≠ input size, target_cols
  *          wrong); ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, batch size 0, learning rate not finite or
- *          ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, or so many that the history could not be
+ *          recorded; batch size 0; learning rate not finite or ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
  *          All argument checks happen before any change: on a failed check the model,
  *          its histories and `options->rng` are untouched.
  *  Not thread-safe for one model. */
@@ -409,13 +426,17 @@ NN_API nn_status nn_evaluate(nn_model *model,
 
 /** One compute device, available or not. */
 typedef struct nn_device_info {
-    size_t struct_size;    /**< Set by the caller to sizeof(nn_device_info). */
+    size_t struct_size;    /**< Set by ::nn_device_info_init. */
     nn_device_kind kind;   /**< ::NN_DEVICE_CPU, ::NN_DEVICE_CUDA or ::NN_DEVICE_REFERENCE. */
     int index;             /**< Index within its kind. */
     int available;         /**< Non-zero if a model can be placed on it. */
     char name[128];        /**< "reference", "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
     char reason[256];      /**< Why it is not available ("libnn-backend-cuda.so: no CUDA driver"), or "". */
 } nn_device_info;
+
+/** Prepares an info struct for ::nn_device_get and ::nn_get_device (sets struct_size).
+ *  Does nothing if `info` is NULL. */
+NN_API void nn_device_info_init(nn_device_info *info);
 
 /** Number of device entries: the reference, one entry per plugin kind that was looked
  *  for (present or not), and one per GPU. Never fails for a non-NULL argument.

@@ -65,7 +65,7 @@ typedef struct nn_backend_net {
 
 /** What one training epoch uses. Appended to, never reordered. */
 typedef struct nn_backend_train_config {
-    uint32_t struct_size;
+    uint32_t struct_size; /**< sizeof(nn_backend_train_config) of the host. */
     double learning_rate; /**< SGD: p -= learning_rate · g. */
 } nn_backend_train_config;
 

@@ -57,6 +57,7 @@ NN_API const char *nn_status_string(nn_status status) {
     case NN_ERR_BACKEND: return "NN_ERR_BACKEND: backend failure";
     case NN_ERR_UNSUPPORTED: return "NN_ERR_UNSUPPORTED: not supported";
     case NN_ERR_INTERNAL: return "NN_ERR_INTERNAL: internal error";
+    case NN_STATUS_FORCE_INT32_: break;
     }
     return "unknown status";
 }

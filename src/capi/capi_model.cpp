@@ -168,6 +168,8 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
             fail(NN_ERR_INVALID_ARGUMENT, "init is not a known nn_init (" + std::to_string(int(desc->init)) + ")");
         if (desc->init == NN_INIT_NORMAL && !(std::isfinite(desc->init_std) && desc->init_std >= 0.0))
             fail(NN_ERR_BAD_HYPERPARAMETER, "init_std must be finite and >= 0, got " + std::to_string(desc->init_std));
+        if (desc->loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY && shape.sizes.back() < 2)
+            fail(NN_ERR_INVALID_ARGUMENT, "a softmax model needs at least 2 outputs, got " + std::to_string(shape.sizes.back()));
         shape.activation = desc->hidden_activation;
         shape.loss = desc->loss;
         shape.dtype = desc->dtype;
@@ -441,6 +443,12 @@ NN_API nn_status nn_evaluate(nn_model *model, const void *x, nn_dtype x_dtype, s
         else
             compute(static_cast<float *>(s.data()));
     });
+}
+
+NN_API void nn_device_info_init(nn_device_info *info) {
+    if (!info) return;
+    std::memset(info, 0, sizeof *info);
+    info->struct_size = sizeof *info;
 }
 
 NN_API nn_status nn_device_count(size_t *out_count) {
