@@ -35,7 +35,7 @@ bool cpu_plugin_available() {
     nn_device_count(&n);
     for (size_t i = 0; i < n; ++i) {
         nn_device_info info;
-        info.struct_size = sizeof info;
+        nn_device_info_init(&info);
         if (nn_device_get(i, &info) == NN_OK && info.kind == NN_DEVICE_CPU && info.available) return true;
     }
     return false;

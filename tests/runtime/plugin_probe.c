@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     int found = 0;
     for (size_t i = 0; i < n; ++i) {
         nn_device_info info;
-        info.struct_size = sizeof info;
+        nn_device_info_init(&info);
         CHECK(nn_device_get(i, &info) == NN_OK, "nn_device_get(%zu)", i);
         printf("device %zu: kind %d index %d available %d name '%s' reason '%s'\n", i, (int)info.kind, info.index,
                info.available, info.name, info.reason);
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     CHECK(nn_create(&m, &desc) == NN_OK, "nn_create: %s", nn_last_error_message());
     if (!m) return 1;
     nn_device_info where;
-    where.struct_size = sizeof where;
+    nn_device_info_init(&where);
     CHECK(nn_get_device(m, &where) == NN_OK, "nn_get_device");
     CHECK(where.kind == (want_available ? NN_DEVICE_CPU : NN_DEVICE_REFERENCE), "auto placed the model on kind %d",
           (int)where.kind);
