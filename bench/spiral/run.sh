@@ -83,13 +83,16 @@ def wall(cmd):
     start = time.monotonic()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - start
-ex, py = [], []
+ex, bare, py = [], [], []
 for _ in range(runs):
+    bare.append(wall([exe, "--out-dir", outdir, "--no-plot"]))
     ex.append(wall([exe, "--out-dir", outdir]))
     py.append(wall([python, script, "--dtype", "float64"]))
 print()
 print("whole process, median of %d (min-max):" % runs)
-print("  spiral example (float64: data, train, evaluate, grid predict, 2 PNGs): %.3f s (%.3f-%.3f)"
+print("  spiral example --no-plot (float64: load, data, train, evaluate, grid predict): %.3f s (%.3f-%.3f)"
+      % (statistics.median(bare), min(bare), max(bare)))
+print("  spiral example (the same and 2 PNGs):                                    %.3f s (%.3f-%.3f)"
       % (statistics.median(ex), min(ex), max(ex)))
 print("  numpy_spiral.py --dtype float64 (python start, import, data, train):   %.3f s (%.3f-%.3f)"
       % (statistics.median(py), min(py), max(py)))

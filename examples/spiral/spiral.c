@@ -36,12 +36,13 @@ typedef struct options {
     nn_dtype dtype;
     nn_device_kind device;
     const char *out_dir;
+    int plot; /* 0 with --no-plot: train and predict the grid, write no picture */
 } options;
 
 static void usage(FILE *to)
 {
     fprintf(to, "usage: spiral [--dtype float32|float64] [--device auto|cpu|cuda|reference]"
-                " [--out-dir DIR]\n");
+                " [--out-dir DIR] [--no-plot]\n");
 }
 
 /* Returns 0 and fills `opt`, or 1 after printing why not. */
@@ -50,11 +51,16 @@ static int parse_args(int argc, char **argv, options *opt)
     opt->dtype = NN_DTYPE_FLOAT64; /* the book trains in float64 */
     opt->device = NN_DEVICE_AUTO;
     opt->out_dir = ".";
+    opt->plot = 1;
     for (int i = 1; i < argc; ++i) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
             exit(0);
+        }
+        if (strcmp(arg, "--no-plot") == 0) {
+            opt->plot = 0;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "spiral: unknown argument or missing value: %s\n", arg);
@@ -210,7 +216,7 @@ int main(int argc, char **argv)
         exit_code = 1;
         goto done;
     }
-    if (n_records > 0) {
+    if (opt.plot && n_records > 0) {
         const char *err = plot_line_png(path, losses, n_records, "train", "iterations (x10)", "loss");
         if (err != NULL) {
             fprintf(stderr, "spiral: writing %s failed: %s\n", path, err);
@@ -251,7 +257,7 @@ int main(int argc, char **argv)
         exit_code = 1;
         goto done;
     }
-    const char *err = plot_decision_boundary_png(path, &grid, x, t, N_ROWS);
+    const char *err = opt.plot ? plot_decision_boundary_png(path, &grid, x, t, N_ROWS) : NULL;
     if (err != NULL) {
         fprintf(stderr, "spiral: writing %s failed: %s\n", path, err);
         exit_code = 1;

@@ -426,6 +426,10 @@ NN_CPU_CLONES void train_f64(Model<double> &m, const int64_t *order, size_t step
     for (size_t s = 0; s < steps; ++s) losses[s] = m.step(order + s * batch, batch, lr);
 }
 
+NN_CPU_CLONES void predict_f32(Model<float> &m, const float *x, size_t rows, float *scores) { m.predict(x, rows, scores); }
+
+NN_CPU_CLONES void predict_f64(Model<double> &m, const double *x, size_t rows, double *scores) { m.predict(x, rows, scores); }
+
 nn_backend_result cpu_train_steps(nn_backend_model *m, const int64_t *order, size_t steps, size_t batch,
                                   const nn_backend_train_config *config, double *out_losses) {
     if (m->f64)
@@ -437,10 +441,10 @@ nn_backend_result cpu_train_steps(nn_backend_model *m, const int64_t *order, siz
 
 nn_backend_result cpu_predict(nn_backend_model *m, const void *x, size_t rows, void *out_scores) {
     return guarded([&] {
-        dispatch(m, [&](auto &impl) {
-            using T = elem_t<decltype(impl)>;
-            impl.predict(static_cast<const T *>(x), rows, static_cast<T *>(out_scores));
-        });
+        if (m->f64)
+            predict_f64(m->m64, static_cast<const double *>(x), rows, static_cast<double *>(out_scores));
+        else
+            predict_f32(m->m32, static_cast<const float *>(x), rows, static_cast<float *>(out_scores));
     });
 }
 
