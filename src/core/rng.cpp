@@ -58,16 +58,6 @@ void LegacyRng::twist() {
     pos_ = 0;
 }
 
-uint32_t LegacyRng::next_u32() {
-    if (pos_ == kN) twist();
-    uint32_t y = key_[pos_++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    y ^= y >> 18;
-    return y;
-}
-
 double LegacyRng::next_double() {
     int32_t a = int32_t(next_u32() >> 5);
     int32_t b = int32_t(next_u32() >> 6);

@@ -17,7 +17,15 @@ public:
     // np.random.seed(array): init_by_array; clears the cached gaussian.
     void seed_array(std::span<const uint32_t> key);
 
-    uint32_t next_u32();
+    uint32_t next_u32() {
+        if (pos_ == kN) twist();
+        uint32_t y = key_[pos_++];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680u;
+        y ^= (y << 15) & 0xefc60000u;
+        y ^= y >> 18;
+        return y;
+    }
     // (a·2^26 + b) / 2^53 with a = draw>>5 then b = draw>>6.
     double next_double();
     // legacy_gauss: Marsaglia polar method with the second value cached.
@@ -25,6 +33,7 @@ public:
     // random_interval: masked rejection sampling in [0, max].
     uint64_t interval(uint64_t max);
     // np.random.permutation(n): arange(n) shuffled by Fisher–Yates from the top.
+    // Inline draws above: the per-epoch shuffle is a tenth of a small net's fit.
     void permutation(std::span<int64_t> out);
 
 private:

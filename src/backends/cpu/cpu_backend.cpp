@@ -55,6 +55,15 @@ inline T dot(const T *__restrict a, const T *__restrict b, size_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// Σ a[r] over n (a multiple of kLanes), in the same eight partial sums as dot.
+template <typename T>
+inline T sum(const T *__restrict a, size_t n) {
+    T acc[kLanes] = {};
+    for (size_t r = 0; r < n; r += kLanes)
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += a[r + l];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 // o[r] = f(o[r] + b) over a batch, with the activation chosen once per call.
 template <uint32_t Act, typename T>
 void bias_activate(T *__restrict o, T b, size_t n) {
@@ -116,10 +125,9 @@ void affine_forward(T *out, const T *x, const T *W, const T *b, size_t B, size_t
 
 // dW (I, O) = x · dᵀ, db = Σ_batch d, and (when dx) dx (I, B) = W · d followed by the
 // activation's backward through h = x (the forward output of the layer below). B is
-// the padded batch (padded lanes of d are zero), `rows` the real one.
+// the padded batch; padded lanes of d are zero.
 template <typename T>
-void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, size_t B, size_t rows, size_t I, size_t O,
-                     uint32_t act) {
+void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, size_t B, size_t I, size_t O, uint32_t act) {
     const bool blas = B * I * O >= kBlasThreshold;
     if (blas) {
         gemm<T>(false, true, I, O, B, x, B, d, B, dW, O);
@@ -127,12 +135,9 @@ void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, si
         for (size_t k = 0; k < I; ++k)
             for (size_t j = 0; j < O; ++j) dW[k * O + j] = dot(x + k * B, d + j * B, B);
     }
-    for (size_t j = 0; j < O; ++j) {
-        const T *dj = d + j * B;
-        T acc = dj[0];  // np.sum(axis=0): rows in order
-        for (size_t r = 1; r < rows; ++r) acc += dj[r];
-        db[j] = acc;
-    }
+    // db in eight partial sums like dot (padded lanes of d are zero): the in-order sum
+    // NumPy does was a tenth of the step, one dependent add per row.
+    for (size_t j = 0; j < O; ++j) db[j] = sum(d + j * B, B);
     if (!dx) return;
     if (blas) {
         gemm<T>(false, false, I, B, O, W, O, d, B, dx, B);
@@ -284,7 +289,7 @@ struct Model {
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
             affine_backward(dx, grads.data() + w_off[l], grads.data() + b_off[l], d, acts[l].data(),
-                            params.data() + w_off[l], B, rows, sizes[l], sizes[l + 1], act);
+                            params.data() + w_off[l], B, sizes[l], sizes[l + 1], act);
             if (l > 0) {
                 delta.swap(delta_next);
                 d = delta.data();
