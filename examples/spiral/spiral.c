@@ -42,7 +42,8 @@ typedef struct options {
 static void usage(FILE *to)
 {
     fprintf(to, "usage: spiral [--dtype float32|float64] [--device auto|cpu|cuda|reference]"
-                " [--out-dir DIR] [--no-plot]\n");
+                " [--out-dir DIR] [--no-plot]\n"
+                "  the book's ch01 train.py: defaults float64, auto (best available device), out-dir .\n");
 }
 
 /* Returns 0 and fills `opt`, or 1 after printing why not. */

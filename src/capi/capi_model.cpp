@@ -1,5 +1,7 @@
 // Models, training, inference and devices at the C boundary: every argument is checked
 // here, before the core sees it, so that a rejected call changes nothing.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -168,6 +170,15 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
             fail(NN_ERR_INVALID_ARGUMENT, "init is not a known nn_init (" + std::to_string(int(desc->init)) + ")");
         if (desc->init == NN_INIT_NORMAL && !(std::isfinite(desc->init_std) && desc->init_std >= 0.0))
             fail(NN_ERR_BAD_HYPERPARAMETER, "init_std must be finite and >= 0, got " + std::to_string(desc->init_std));
+        // Refuse what cannot fit before trying: a model holds its parameters at least
+        // three times (the host copy in float64, the backend's parameters and gradients),
+        // and a request beyond the machine's memory is better a status now than an
+        // overcommitted crash later.
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        const double model_bytes = double(total) * double(sizeof(double) + 2 * nn::dtype_size(desc->dtype));
+        if (pages > 0 && page > 0 && model_bytes > double(pages) * double(page))
+            fail(NN_ERR_OUT_OF_MEMORY, "a model of " + std::to_string(total) + " parameters needs more memory than this machine has (" +
+                                           std::to_string((double(pages) * double(page)) / 1073741824.0) + " GiB)");
         if (desc->loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY && shape.sizes.back() < 2)
             fail(NN_ERR_INVALID_ARGUMENT, "a softmax model needs at least 2 outputs, got " + std::to_string(shape.sizes.back()));
         shape.activation = desc->hidden_activation;
