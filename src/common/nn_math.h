@@ -49,10 +49,43 @@ NN_HD inline float exp_f32(float x) {
     return p * scale.f;
 }
 
+// log for float32 without a libm call (Cephes logf: mantissa in [√½, √2), degree-8
+// polynomial, exponent times ln 2 split in two). Within 1 ulp of logf for positive
+// normal floats, the only inputs it gets (p + 1e-7).
+NN_HD inline float log_f32(float x) {
+    union {
+        float f;
+        int32_t i;
+    } u;
+    u.f = x;
+    float e = float(((u.i >> 23) & 0xff) - 126);
+    u.i = (u.i & 0x007fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+    float m = u.f;
+    const bool small = m < 0.707106781186547524f;
+    e = small ? e - 1.0f : e;
+    m = small ? (m + m) - 1.0f : m - 1.0f;
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = (y * m) * z;
+    y = y + -2.12194440e-4f * e;
+    y = y - 0.5f * z;
+    return (m + y) + 0.693359375f * e;
+}
+
 // exp in the model's dtype: float64 keeps libm's exp (glibc's, as NumPy with SIMD off
 // in the reference data), float32 uses exp_f32 on every backend alike.
 NN_HD inline double exp_t(double x) { return std::exp(x); }
 NN_HD inline float exp_t(float x) { return exp_f32(x); }
+NN_HD inline double log_t(double x) { return std::log(x); }
+NN_HD inline float log_t(float x) { return log_f32(x); }
 
 // Activation forward: out = f(x).
 template <typename T>
@@ -126,7 +159,7 @@ NN_HD inline void softmax_row(T *row, std::size_t n) {
 // as NumPy casts the Python scalar to the array's dtype.
 template <typename T>
 NN_HD inline T cross_entropy_term(T p) {
-    return std::log(p + T(kCrossEntropyEps));
+    return log_t(p + T(kCrossEntropyEps));
 }
 
 // Index of the first maximal element (np.argmax).

@@ -85,13 +85,8 @@ double LegacyRng::next_gauss() {
 
 uint64_t LegacyRng::interval(uint64_t max) {
     if (max == 0) return 0;
-    uint64_t mask = max;
-    mask |= mask >> 1;
-    mask |= mask >> 2;
-    mask |= mask >> 4;
-    mask |= mask >> 8;
-    mask |= mask >> 16;
-    mask |= mask >> 32;
+    // max with every bit below its top bit set (NumPy ORs in shifts of 1, 2, 4, … 32).
+    const uint64_t mask = ~uint64_t(0) >> __builtin_clzll(max);
     uint64_t value;
     if (max <= 0xffffffffu) {
         while ((value = (next_u32() & mask)) > max) {

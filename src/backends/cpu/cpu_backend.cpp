@@ -240,11 +240,14 @@ struct Model {
             T *__restrict sj = s + j * B;
             for (size_t r = 0; r < B; ++r) sj[r] = sj[r] / sum[r];
         }
+        // Gather the true-class probabilities first so that the log runs as one loop.
+        T *__restrict term = terms.data();
         for (size_t r = 0; r < rows; ++r) {
             T &p = s[size_t(batch_labels[r]) * B + r];
-            terms[r] = nn::math::cross_entropy_term(p);
+            term[r] = p;
             p -= T(1);
         }
+        for (size_t r = 0; r < rows; ++r) term[r] = nn::math::cross_entropy_term(term[r]);
         const double value = double(-nn::math::pairwise_sum(terms.data(), rows, 1)) / double(rows);
         for (size_t j = 0; j < O; ++j) {
             T *__restrict sj = s + j * B;
