@@ -337,6 +337,10 @@ NN_API void nn_fit_report_init(nn_fit_report *report);
  *  Like the book's Trainer, histories and the epoch counter persist across calls (use
  *  ::nn_reset_history), while the running loss sum restarts with each call.
  *
+ *  Training that diverges (too large a learning rate) is not an error: the call
+ *  completes, and the histories and ::nn_fit_report::final_loss show NaN or infinity.
+ *  Check them before trusting the parameters.
+ *
  *  @param model        the model to train.
  *  @param x            rows × cols inputs of type `x_dtype`; converted to the model dtype.
  *  @param x_dtype      element type of `x`.
@@ -351,10 +355,12 @@ NN_API void nn_fit_report_init(nn_fit_report *report);
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
  *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_SHAPE_MISMATCH (cols ≠ input size, target_cols
  *          wrong); ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, or so many that the history could not be
- *          recorded; batch size 0; learning rate not finite or ≤ 0); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, or so many that their history could not fit
+ *          in memory; batch size 0; learning rate not finite, ≤ 0, or not representable in
+ *          the model's dtype); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
  *          All argument checks happen before any change: on a failed check the model,
- *          its histories and `options->rng` are untouched.
+ *          its histories and `options->rng` are untouched. If a backend fails midway,
+ *          the parameters, histories and stream are restored to what they were.
  *  Not thread-safe for one model. */
 NN_API nn_status nn_fit(nn_model *model,
                         const void *x, nn_dtype x_dtype, size_t rows, size_t cols,

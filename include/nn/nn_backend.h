@@ -10,8 +10,8 @@
  * - It starts with its ABI version and its own size; members are only ever appended,
  *   so a host accepts a table whose struct_size covers the members it uses.
  * - A NULL member means "not supported".
- * - Every function returns an ::nn_backend_result; on failure it first calls the host's
- *   `set_error` with a sentence that says what went wrong.
+ * - Every fallible function returns an ::nn_backend_result; on failure it first calls
+ *   the host's `set_error` with a sentence that says what went wrong.
  * - The boundary is crossed per epoch, not per operation: the backend keeps the
  *   parameters, gradients, workspace and training data in its own memory, and the
  *   host asks it to run whole epochs of steps on rows the host's shuffle chose.

@@ -8,8 +8,6 @@
 
 #include "capi/guard.h"
 #include "capi/handles.h"
-#include "common/nn_math.h"
-#include "core/reference.h"
 #include "runtime/registry.h"
 
 using nn::fail;
@@ -301,9 +299,20 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
         if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
         if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
             fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + std::to_string(o.learning_rate));
+        if (m.shape().dtype == NN_DTYPE_FLOAT32 && !(std::isfinite(float(o.learning_rate)) && float(o.learning_rate) > 0.0f))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + std::to_string(o.learning_rate) +
+                                                " is not representable in a float32 model (it rounds to " +
+                                                std::to_string(float(o.learning_rate)) + ")");
         const size_t batch = std::min(o.batch_size, rows);
-        if (o.epochs > (SIZE_MAX >> 8) / (rows / batch + 1))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) + " is too many to record");
+        // The histories grow by one epoch loss and up to steps/interval records per epoch;
+        // refuse an epoch count whose history could never fit in memory.
+        const size_t steps = rows / batch;
+        const size_t per_epoch = o.report_interval ? steps / o.report_interval + (steps % o.report_interval != 0) : 0;
+        const double history_bytes = double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(double));
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && page > 0 && history_bytes > double(pages) * double(page))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) +
+                                                " is too many: their loss history would not fit in memory");
 
         nn::FitConfig config{.epochs = o.epochs,
                              .batch_size = batch,
@@ -362,10 +371,6 @@ nn::TypedBuffer run_scores(nn::Model &m, const void *x, nn_dtype x_dtype, size_t
     return scores;
 }
 
-template <typename T>
-void softmax_rows(T *s, size_t rows, size_t outs) {
-    for (size_t r = 0; r < rows; ++r) nn::math::softmax_row(s + r * outs, outs);
-}
 
 }  // namespace
 
@@ -388,12 +393,7 @@ NN_API nn_status nn_predict(nn_model *model, const void *x, nn_dtype x_dtype, si
                                               " rows × " + std::to_string(m.shape().outputs()) + " outputs need " +
                                               std::to_string(need));
         nn::TypedBuffer s = run_scores(m, x, x_dtype, rows, cols);
-        if (what == NN_OUTPUT_PROBABILITIES) {
-            if (s.dtype == NN_DTYPE_FLOAT64)
-                softmax_rows(static_cast<double *>(s.data()), rows, m.shape().outputs());
-            else
-                softmax_rows(static_cast<float *>(s.data()), rows, m.shape().outputs());
-        }
+        if (what == NN_OUTPUT_PROBABILITIES) m.softmax_rows(s.data(), rows);
         nn::convert(s.data(), s.dtype, out, out_dtype, need);
     });
 }
@@ -408,11 +408,7 @@ NN_API nn_status nn_predict_classes(nn_model *model, const void *x, nn_dtype x_d
             fail(NN_ERR_BUFFER_TOO_SMALL, "out_classes holds " + std::to_string(out_capacity) + " values, " +
                                               std::to_string(rows) + " rows need as many");
         nn::TypedBuffer s = run_scores(m, x, x_dtype, rows, cols);
-        const size_t outs = m.shape().outputs();
-        for (size_t r = 0; r < rows; ++r)
-            out_classes[r] = int32_t(s.dtype == NN_DTYPE_FLOAT64
-                                         ? nn::math::argmax(static_cast<const double *>(s.data()) + r * outs, outs)
-                                         : nn::math::argmax(static_cast<const float *>(s.data()) + r * outs, outs));
+        m.argmax_rows(s.data(), rows, out_classes);
     });
 }
 
@@ -422,37 +418,13 @@ NN_API nn_status nn_evaluate(nn_model *model, const void *x, nn_dtype x_dtype, s
     return guard("nn_evaluate", [&] {
         nn::Model &m = model_of(model);
         if (!out_loss && !out_accuracy) fail(NN_ERR_NULL_POINTER, "out_loss and out_accuracy are both NULL");
-        const nn::NetShape &shape = m.shape();
         nn::TrainData data;
-        nn::TypedBuffer in = convert_inputs(shape, x, x_dtype, rows, cols);
-        convert_targets(shape, targets, target_type, target_cols, rows, data);
-        const size_t outs = shape.outputs();
-        nn::TypedBuffer s(shape.dtype, checked_mul(rows, outs, "the scores"));
-        m.predict(in.data(), rows, s.data());
-
-        auto compute = [&](auto *scores) {
-            using T = std::remove_pointer_t<decltype(scores)>;
-            double accuracy = NAN;
-            if (shape.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
-                size_t correct = 0;
-                for (size_t r = 0; r < rows; ++r)
-                    correct += nn::math::argmax(scores + r * outs, outs) == size_t(data.labels[r]);
-                accuracy = double(correct) / double(rows);
-                std::vector<T> terms(rows);
-                double loss = nn::ref::softmax_cross_entropy(scores, data.labels.data(), rows, outs, terms.data());
-                if (out_loss) *out_loss = loss;
-            } else {
-                std::vector<T> terms(rows * outs);
-                double loss = nn::ref::mean_squared_error(scores, static_cast<const T *>(data.targets.data()), rows, outs,
-                                                          terms.data());
-                if (out_loss) *out_loss = loss;
-            }
-            if (out_accuracy) *out_accuracy = accuracy;
-        };
-        if (shape.dtype == NN_DTYPE_FLOAT64)
-            compute(static_cast<double *>(s.data()));
-        else
-            compute(static_cast<float *>(s.data()));
+        data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
+        data.rows = rows;
+        convert_targets(m.shape(), targets, target_type, target_cols, rows, data);
+        const nn::Evaluation e = m.evaluate(data);
+        if (out_loss) *out_loss = e.loss;
+        if (out_accuracy) *out_accuracy = e.accuracy;
     });
 }
 
@@ -484,6 +456,7 @@ NN_API nn_status nn_device_get(size_t i, nn_device_info *out_info) {
 NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index) {
     return guard("nn_set_device", [&] {
         nn::Model &m = model_of(model);
+        if (index < 0) fail(NN_ERR_INVALID_ARGUMENT, "device index " + std::to_string(index) + " is negative");
         const nn::runtime::Device &d = nn::runtime::resolve(kind, kind == NN_DEVICE_AUTO ? 0 : index);
         if (d.iface == m.placement().iface && d.backend_index == m.placement().backend_index) return;
         m.move_to(placement_of(d));

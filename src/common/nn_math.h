@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 
 #if defined(__CUDACC__)
 #define NN_HD __host__ __device__
@@ -26,14 +28,30 @@ enum Loss : uint32_t { kSoftmaxCrossEntropy = 0, kMeanSquaredError = 1 };
 // The epsilon the book adds inside the log of cross_entropy_error.
 inline constexpr double kCrossEntropyEps = 1e-7;
 
+// Float bits and back, without type punning (std::bit_cast is C++20; this header is
+// also compiled by nvcc).
+NN_HD inline int32_t bits_of(float f) {
+    int32_t i;
+    std::memcpy(&i, &f, sizeof i);
+    return i;
+}
+NN_HD inline float float_of(int32_t i) {
+    float f;
+    std::memcpy(&f, &i, sizeof f);
+    return f;
+}
+
 // exp for float32 without a libm call, so that loops over it vectorise: Cody–Waite
 // range reduction by ln 2 (rounding with the 1.5·2^23 trick, which needs no SSE4.1),
-// a degree-6 polynomial, and 2^n built in the exponent bits. Within 2 ulp of expf on
-// [-87.3, 88]; inputs outside are clamped (exp(-100) gives ~1e-38, not 4e-44).
+// a degree-6 polynomial, and 2^n applied as two factors so that results down into the
+// subnormals and up to overflow come out right. Within 1 ulp of glibc's expf for every
+// float whose exp is normal (checked exhaustively); NaN stays NaN, -inf gives 0, +inf inf.
 NN_HD inline float exp_f32(float x) {
-    x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
-    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    const bool nan = x != x;
+    float c = nan ? 0.0f : x;
+    c = c < -104.0f ? -104.0f : (c > 88.8f ? 88.8f : c);
+    const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = (c - n * 0.693359375f) - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -41,26 +59,21 @@ NN_HD inline float exp_f32(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = (p * r) * r + r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale;
-    scale.i = (int32_t(n) + 127) << 23;
-    return p * scale.f;
+    const int32_t k = int32_t(n), k1 = k / 2, k2 = k - k1;  // |k1|, |k2| ≤ 75
+    const float y = (p * float_of((k1 + 127) << 23)) * float_of((k2 + 127) << 23);
+    return nan ? x : y;
 }
 
 // log for float32 without a libm call (Cephes logf: mantissa in [√½, √2), degree-8
-// polynomial, exponent times ln 2 split in two). Within 1 ulp of logf for positive
-// normal floats, the only inputs it gets (p + 1e-7).
+// polynomial, exponent times ln 2 split in two). Within 1 ulp of glibc's logf for every
+// positive float, subnormals included (checked exhaustively); log(0) = -inf, log of a
+// negative number NaN, log(inf) = inf, NaN stays NaN.
 NN_HD inline float log_f32(float x) {
-    union {
-        float f;
-        int32_t i;
-    } u;
-    u.f = x;
-    float e = float(((u.i >> 23) & 0xff) - 126);
-    u.i = (u.i & 0x007fffff) | 0x3f000000;  // mantissa in [0.5, 1)
-    float m = u.f;
+    const bool subnormal = x < 1.17549435e-38f;  // also true for 0 and negatives
+    const float xs = subnormal ? x * 8388608.0f : x;  // 2^23 makes subnormals normal
+    const int32_t b = bits_of(xs);
+    float e = float(((b >> 23) & 0xff) - 126) - (subnormal ? 23.0f : 0.0f);
+    float m = float_of((b & 0x007fffff) | 0x3f000000);  // mantissa in [0.5, 1)
     const bool small = m < 0.707106781186547524f;
     e = small ? e - 1.0f : e;
     m = small ? (m + m) - 1.0f : m - 1.0f;
@@ -77,7 +90,11 @@ NN_HD inline float log_f32(float x) {
     y = (y * m) * z;
     y = y + -2.12194440e-4f * e;
     y = y - 0.5f * z;
-    return (m + y) + 0.693359375f * e;
+    float result = (m + y) + 0.693359375f * e;
+    result = x == 0.0f ? -std::numeric_limits<float>::infinity() : result;
+    result = x < 0.0f ? std::numeric_limits<float>::quiet_NaN() : result;
+    result = x == std::numeric_limits<float>::infinity() ? x : result;
+    return x != x ? x : result;
 }
 
 // exp in the model's dtype: float64 keeps libm's exp (glibc's, as NumPy with SIMD off

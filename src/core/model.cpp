@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "common/nn_math.h"
 #include "core/error.h"
+#include "core/reference.h"
 
 namespace nn {
 
@@ -96,10 +98,16 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
     std::vector<double> step_losses(steps);
     std::vector<LossRecord> records = records_;
     std::vector<double> epoch_losses = epoch_losses_;
-    if (config.report_interval > 0)
-        records.reserve(records.size() + config.epochs * ((steps + config.report_interval - 1) / config.report_interval));
+    const size_t interval = config.report_interval;
+    if (interval > 0) {
+        const size_t per_epoch = steps / interval + (steps % interval != 0);  // records per epoch
+        records.reserve(records.size() + config.epochs * per_epoch);
+    }
     epoch_losses.reserve(epoch_losses.size() + config.epochs);
-    TypedBuffer after(shape_.dtype, params_.size());
+    TypedBuffer before(shape_.dtype, params_.size()), after(shape_.dtype, params_.size());
+    convert(params_.data(), NN_DTYPE_FLOAT64, before.data(), shape_.dtype, params_.size());
+    std::vector<double> updated(params_.size());
+    const LegacyRng rng_before = shuffle_rng;  // restored if the backend fails midway
 
     const void *targets = shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY ? static_cast<const void *>(data.labels.data())
                                                                         : data.targets.data();
@@ -138,17 +146,15 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
         }
         check_backend(iface->params_read(state_.get(), after.data()), "reading parameters back");
     } catch (...) {
-        // Roll the backend back to the parameters it had before this call.
-        try {
-            write_params(state_.get(), iface);
-        } catch (...) {
-        }
+        // Put everything back as it was: the backend's parameters (from a buffer made
+        // before the loop, so this cannot fail for lack of memory) and the stream.
+        iface->params_write(state_.get(), before.data());
+        shuffle_rng = rng_before;
         throw;
     }
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.final_loss = epoch_losses.empty() ? 0.0 : epoch_losses.back();
 
-    std::vector<double> updated(params_.size());
     convert(after.data(), shape_.dtype, updated.data(), NN_DTYPE_FLOAT64, updated.size());
     params_.swap(updated);
     records_.swap(records);
@@ -159,6 +165,52 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
 
 void Model::predict(const void *x, size_t rows, void *scores) {
     check_backend(placement_.iface->predict(state_.get(), x, rows, scores), "predicting");
+}
+
+namespace {
+// Calls f with the buffer as float* or double*, by the model's dtype.
+template <typename F>
+void with_dtype(nn_dtype t, void *p, F &&f) {
+    if (t == NN_DTYPE_FLOAT64)
+        f(static_cast<double *>(p));
+    else
+        f(static_cast<float *>(p));
+}
+}  // namespace
+
+void Model::softmax_rows(void *scores, size_t rows) const {
+    const size_t outs = shape_.outputs();
+    with_dtype(shape_.dtype, scores, [&](auto *s) {
+        for (size_t r = 0; r < rows; ++r) math::softmax_row(s + r * outs, outs);
+    });
+}
+
+void Model::argmax_rows(const void *scores, size_t rows, int32_t *classes) const {
+    const size_t outs = shape_.outputs();
+    with_dtype(shape_.dtype, const_cast<void *>(scores), [&](auto *s) {
+        for (size_t r = 0; r < rows; ++r) classes[r] = int32_t(math::argmax(s + r * outs, outs));
+    });
+}
+
+Evaluation Model::evaluate(const TrainData &data) {
+    const size_t rows = data.rows, outs = shape_.outputs();
+    TypedBuffer scores(shape_.dtype, rows * outs);
+    predict(data.x.data(), rows, scores.data());
+    Evaluation e{0.0, std::nan("")};
+    with_dtype(shape_.dtype, scores.data(), [&](auto *s) {
+        using T = std::remove_pointer_t<decltype(s)>;
+        if (shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
+            size_t correct = 0;
+            for (size_t r = 0; r < rows; ++r) correct += math::argmax(s + r * outs, outs) == size_t(data.labels[r]);
+            e.accuracy = double(correct) / double(rows);
+            std::vector<T> terms(rows);
+            e.loss = ref::softmax_cross_entropy(s, data.labels.data(), rows, outs, terms.data());
+        } else {
+            std::vector<T> terms(rows * outs);
+            e.loss = ref::mean_squared_error(s, static_cast<const T *>(data.targets.data()), rows, outs, terms.data());
+        }
+    });
+    return e;
 }
 
 }  // namespace nn

@@ -48,6 +48,11 @@ struct FitSummary {
     double final_loss = 0.0, seconds = 0.0;
 };
 
+struct Evaluation {
+    double loss;      // the training loss formula over all rows as one batch
+    double accuracy;  // first maximal score == target class; NaN for regression
+};
+
 struct LossRecord {
     uint64_t epoch, iteration, steps_per_epoch;
     double loss;
@@ -81,6 +86,12 @@ public:
     FitSummary fit(const TrainData &data, const FitConfig &config, LegacyRng &shuffle_rng);
     // Scores (rows × outputs, model dtype) for inputs x (rows × inputs, model dtype).
     void predict(const void *x, size_t rows, void *scores);
+    // Scores → probabilities in place (softmax per row, model dtype).
+    void softmax_rows(void *scores, size_t rows) const;
+    // The first maximal score of each row.
+    void argmax_rows(const void *scores, size_t rows, int32_t *classes) const;
+    // Loss and accuracy on checked, converted data.
+    Evaluation evaluate(const TrainData &data);
 
 private:
     struct StateDeleter {

@@ -33,7 +33,10 @@ nn_backend_result guarded(Fn &&fn) {
 int ref_device_count(char *, size_t) { return 1; }
 
 nn_backend_result ref_device_describe(int index, nn_backend_device *out) {
-    if (index != 0) return NN_BACKEND_ERR_INVALID;
+    if (index != 0) {
+        set_backend_error("reference backend: only device 0 exists");
+        return NN_BACKEND_ERR_INVALID;
+    }
     out->available = 1;
     std::snprintf(out->name, sizeof out->name, "reference (built-in plain loops)");
     out->reason[0] = '\0';

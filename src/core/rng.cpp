@@ -15,10 +15,11 @@ void LegacyRng::seed_int(uint32_t seed) {
 
 void LegacyRng::seed_array(std::span<const uint32_t> key) {
     seed_int(19650218u);
-    const int len = int(key.size());
-    int i = 1, j = 0;
-    for (int k = kN > len ? kN : len; k > 0; --k) {
-        key_[i] = (key_[i] ^ ((key_[i - 1] ^ (key_[i - 1] >> 30)) * 1664525u)) + key[size_t(j)] + uint32_t(j);
+    const size_t len = key.size();
+    int i = 1;
+    size_t j = 0;
+    for (size_t k = size_t(kN) > len ? size_t(kN) : len; k > 0; --k) {
+        key_[i] = (key_[i] ^ ((key_[i - 1] ^ (key_[i - 1] >> 30)) * 1664525u)) + key[j] + uint32_t(j);
         ++i;
         ++j;
         if (i >= kN) {

@@ -12,7 +12,7 @@
 #include "core/reference_backend.h"
 
 #ifndef NN_PLUGIN_INSTALL_FULL_DIR
-#define NN_PLUGIN_INSTALL_FULL_DIR "/usr/local/lib/libnn"
+#define NN_PLUGIN_INSTALL_FULL_DIR "/usr/local/lib/nn"
 #endif
 
 namespace nn::runtime {
@@ -159,7 +159,9 @@ std::vector<std::string> search_path() {
         if (d.empty() || d[0] != '/') return;
         if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
     };
-    if (const char *env = std::getenv("NN_BACKEND_PATH")) {
+    // secure_getenv: a set-user-ID program embedding libnn must not load plugins from a
+    // directory its caller chose.
+    if (const char *env = secure_getenv("NN_BACKEND_PATH")) {
         std::string s = env;
         size_t start = 0;
         while (start <= s.size()) {

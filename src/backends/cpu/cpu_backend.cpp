@@ -11,6 +11,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -370,6 +371,12 @@ nn_backend_result cpu_device_describe(int index, nn_backend_device *out) {
 }
 
 nn_backend_result cpu_model_create(int, const nn_backend_net *net, nn_backend_model **out) {
+    // BLAS takes int dimensions: refuse what it could not be given.
+    for (uint32_t l = 0; l < net->n_layer_sizes; ++l)
+        if (net->layer_sizes[l] > size_t(INT32_MAX) / 2) {
+            report("cpu backend: a layer wider than 2^30 units does not fit OpenBLAS's int sizes");
+            return NN_BACKEND_ERR_UNSUPPORTED;
+        }
     return guarded([&] {
         auto m = new nn_backend_model{net->dtype == 1, {}, {}};
         try {
@@ -399,6 +406,10 @@ nn_backend_result cpu_params_read(nn_backend_model *m, void *out) {
 }
 
 nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void *targets, size_t rows, size_t max_batch) {
+    if (max_batch > size_t(INT32_MAX) / 2) {
+        report("cpu backend: a batch of more than 2^30 rows does not fit OpenBLAS's int sizes");
+        return NN_BACKEND_ERR_UNSUPPORTED;
+    }
     return guarded([&] {
         dispatch(m, [&](auto &impl) {
             using T = elem_t<decltype(impl)>;
