@@ -90,6 +90,17 @@ void capi_probe_inputs(double *x, size_t rows, size_t cols)
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
+nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t interval)
+{
+    nn_fit_options o;
+    nn_fit_options_init(&o);
+    o.epochs = epochs;
+    o.batch_size = batch;
+    o.learning_rate = lr;
+    o.report_interval = interval;
+    return o;
+}
+
 void capi_snapshot_take(nn_model *model, capi_snapshot *snap)
 {
     size_t n_sizes = 0, sizes[16];

@@ -73,6 +73,9 @@ void capi_blobs(double *x, int32_t *labels, size_t rows, uint32_t seed);
 /* Deterministic probe inputs: rows × cols doubles in about [-1, 1]. */
 void capi_probe_inputs(double *x, size_t rows, size_t cols);
 
+/* nn_fit_options with the defaults except these four. */
+nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t interval);
+
 /* ---- snapshots ---------------------------------------------------------------- */
 
 #define CAPI_PROBE_ROWS 5

@@ -30,17 +30,6 @@ static int setup_data(void **state)
     return 0;
 }
 
-static nn_fit_options opts_of(size_t epochs, size_t batch, double lr, size_t interval)
-{
-    nn_fit_options o;
-    nn_fit_options_init(&o);
-    o.epochs = epochs;
-    o.batch_size = batch;
-    o.learning_rate = lr;
-    o.report_interval = interval;
-    return o;
-}
-
 static nn_status fit_labels(nn_model *m, size_t rows, const nn_fit_options *o, nn_fit_report *rep)
 {
     return nn_fit(m, x64, NN_DTYPE_FLOAT64, rows, 2, labels, NN_TARGET_CLASS_INDEX, 1, o, rep);
@@ -85,7 +74,7 @@ static void test_nn_fit_options_init_sets_the_book_defaults(void **state)
 static void train_and_check_learning(nn_dtype dtype)
 {
     nn_model *model = capi_small_model(dtype, 1);
-    nn_fit_options o = opts_of(30, 30, 1.0, 10);
+    nn_fit_options o = capi_fit_options(30, 30, 1.0, 10);
     double loss0, acc0, loss1, acc1, *params;
     size_t n, i;
     CAPI_OK(nn_evaluate(model, x64, NN_DTYPE_FLOAT64, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1,
@@ -129,7 +118,7 @@ static void check_one_sgd_step(nn_activation act, nn_loss loss)
     enum { R = 12 };
     nn_model_desc desc;
     nn_model *model = NULL;
-    nn_fit_options o = opts_of(1, R, 0.5, 1);
+    nn_fit_options o = capi_fit_options(1, R, 0.5, 1);
     double expect[64], got[64], targets[R * 3], manual_loss;
     nn_loss_record rec;
     size_t n = capi_mlp_param_count(sizes, 4), count = 0, i;
@@ -179,7 +168,7 @@ static void test_nn_fit_one_hot_and_class_index_targets_train_identically(void *
 {
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 3), *b = capi_small_model(NN_DTYPE_FLOAT64, 3);
     nn_model *c = capi_small_model(NN_DTYPE_FLOAT64, 3);
-    nn_fit_options o = opts_of(3, 30, 1.0, 4);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 4);
     (void)state;
     CAPI_OK(fit_labels(a, ROWS, &o, NULL));
     CAPI_OK(nn_fit(b, x64, NN_DTYPE_FLOAT64, ROWS, 2, onehot64, NN_TARGET_ROWS_FLOAT64, OUTS, &o, NULL));
@@ -196,7 +185,7 @@ static void test_nn_fit_soft_target_rows_reduce_to_their_first_maximum(void **st
 {
     static double soft[ROWS * OUTS];
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 3), *b = capi_small_model(NN_DTYPE_FLOAT64, 3);
-    nn_fit_options o = opts_of(2, 30, 1.0, 5);
+    nn_fit_options o = capi_fit_options(2, 30, 1.0, 5);
     size_t r, c;
     (void)state;
     for (r = 0; r < ROWS; ++r) {
@@ -214,7 +203,7 @@ static void test_nn_fit_soft_target_rows_reduce_to_their_first_maximum(void **st
 static void test_nn_fit_float32_inputs_equal_float64_inputs(void **state)
 {
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 4), *b = capi_small_model(NN_DTYPE_FLOAT64, 4);
-    nn_fit_options o = opts_of(2, 30, 1.0, 5);
+    nn_fit_options o = capi_fit_options(2, 30, 1.0, 5);
     (void)state;
     CAPI_OK(fit_labels(a, ROWS, &o, NULL));
     CAPI_OK(nn_fit(b, x32, NN_DTYPE_FLOAT32, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1, &o, NULL));
@@ -226,7 +215,7 @@ static void test_nn_fit_float32_inputs_equal_float64_inputs(void **state)
 static void test_nn_fit_report_and_epoch_losses_describe_the_call(void **state)
 {
     nn_model *model = capi_small_model(NN_DTYPE_FLOAT64, 1);
-    nn_fit_options o = opts_of(4, 20, 1.0, 10);
+    nn_fit_options o = capi_fit_options(4, 20, 1.0, 10);
     nn_fit_report rep;
     nn_device_info dev;
     double losses[8];
@@ -252,7 +241,7 @@ static void test_nn_fit_report_and_epoch_losses_describe_the_call(void **state)
 static void test_nn_fit_same_seed_trains_bit_identically(void **state)
 {
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT32, 8), *b = capi_small_model(NN_DTYPE_FLOAT32, 8);
-    nn_fit_options o = opts_of(5, 32, 0.5, 3);
+    nn_fit_options o = capi_fit_options(5, 32, 0.5, 3);
     (void)state;
     CAPI_OK(fit_labels(a, ROWS, &o, NULL));
     CAPI_OK(fit_labels(b, ROWS, &o, NULL));
@@ -287,7 +276,7 @@ static void test_nn_fit_shuffle_uses_options_rng_not_model_stream(void **state)
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 1), *b = capi_small_model(NN_DTYPE_FLOAT64, 2);
     nn_model *c = capi_small_model(NN_DTYPE_FLOAT64, 3);
     nn_rng *ra = capi_rng(50), *rb = capi_rng(50), *twin = capi_rng(50);
-    nn_fit_options o = opts_of(3, 30, 1.0, 10);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 10);
     double params[39];
     int64_t perm[ROWS];
     capi_snapshot sa, sc;
@@ -322,7 +311,7 @@ static void test_nn_fit_without_shuffle_draws_nothing(void **state)
 {
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 1), *b = capi_small_model(NN_DTYPE_FLOAT64, 2);
     nn_rng *rng = capi_rng(50), *twin = capi_rng(50);
-    nn_fit_options o = opts_of(3, 30, 1.0, 10);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 10);
     double params[39];
     (void)state;
     CAPI_OK(nn_get_params(a, params, 39));
@@ -343,7 +332,7 @@ static void test_nn_fit_without_shuffle_draws_nothing(void **state)
 static void test_nn_fit_accepts_batch_size_equal_to_rows(void **state)
 {
     nn_model *model = capi_small_model(NN_DTYPE_FLOAT32, 1);
-    nn_fit_options o = opts_of(2, ROWS, 0.1, 1);
+    nn_fit_options o = capi_fit_options(2, ROWS, 0.1, 1);
     nn_fit_report rep;
     (void)state;
     nn_fit_report_init(&rep);
@@ -357,8 +346,8 @@ static void test_nn_fit_batch_larger_than_rows_trains_one_full_batch(void **stat
 {
     nn_model *a = capi_small_model(NN_DTYPE_FLOAT64, 1), *b = capi_small_model(NN_DTYPE_FLOAT64, 1);
     nn_model *c = capi_small_model(NN_DTYPE_FLOAT64, 1);
-    nn_fit_options full = opts_of(2, ROWS, 0.1, 1), over = opts_of(2, ROWS + 1, 0.1, 1);
-    nn_fit_options huge = opts_of(2, SIZE_MAX, 0.1, 1);
+    nn_fit_options full = capi_fit_options(2, ROWS, 0.1, 1), over = capi_fit_options(2, ROWS + 1, 0.1, 1);
+    nn_fit_options huge = capi_fit_options(2, SIZE_MAX, 0.1, 1);
     nn_fit_report rep;
     (void)state;
     nn_fit_report_init(&rep);

@@ -18,17 +18,6 @@ static int setup_data(void **state)
     return 0;
 }
 
-static nn_fit_options opts_of(size_t epochs, size_t batch, double lr, size_t interval)
-{
-    nn_fit_options o;
-    nn_fit_options_init(&o);
-    o.epochs = epochs;
-    o.batch_size = batch;
-    o.learning_rate = lr;
-    o.report_interval = interval;
-    return o;
-}
-
 static nn_status fit_labels(nn_model *m, size_t rows, const nn_fit_options *o, nn_fit_report *rep)
 {
     return nn_fit(m, x64, NN_DTYPE_FLOAT64, rows, 2, labels, NN_TARGET_CLASS_INDEX, 1, o, rep);
@@ -38,7 +27,7 @@ static void check_records(size_t interval, size_t n_expected, const uint64_t *it
                           size_t n_iters)
 {
     nn_model *model = capi_small_model(NN_DTYPE_FLOAT64, 1);
-    nn_fit_options o = opts_of(3, 30, 1.0, interval);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, interval);
     nn_loss_record rec[40];
     size_t count = 99, i;
     CAPI_OK(fit_labels(model, ROWS, &o, NULL));
@@ -75,7 +64,7 @@ static void test_nn_fit_loss_history_follows_report_interval(void **state)
 static void test_nn_fit_records_average_the_steps_since_the_previous_record(void **state)
 {
     nn_model *fine = capi_small_model(NN_DTYPE_FLOAT64, 6), *book = capi_small_model(NN_DTYPE_FLOAT64, 6);
-    nn_fit_options o = opts_of(3, 30, 1.0, 1);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 1);
     nn_loss_record steps[30], recs[3];
     double epochs[3];
     size_t count = 0, e, i;
@@ -113,7 +102,7 @@ static void test_nn_fit_records_average_the_steps_since_the_previous_record(void
 static void test_nn_fit_appends_histories_and_reset_clears_them(void **state)
 {
     nn_model *model = capi_small_model(NN_DTYPE_FLOAT64, 1);
-    nn_fit_options o = opts_of(3, 30, 1.0, 10);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 10);
     nn_loss_record rec[8];
     double losses[8];
     size_t count = 0, i;
@@ -143,7 +132,7 @@ static void test_nn_fit_appends_histories_and_reset_clears_them(void **state)
 static void test_nn_history_getters_copy_partially_and_check_pointers(void **state)
 {
     nn_model *model = capi_small_model(NN_DTYPE_FLOAT64, 1);
-    nn_fit_options o = opts_of(3, 30, 1.0, 4);
+    nn_fit_options o = capi_fit_options(3, 30, 1.0, 4);
     nn_loss_record all[9], part[3];
     double losses[3] = {0, 0, -5.0};
     size_t count = 0;

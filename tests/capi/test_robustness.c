@@ -19,17 +19,6 @@ static int setup_data(void **state)
     return 0;
 }
 
-static nn_fit_options opts_of(size_t epochs, size_t batch, double lr, size_t interval)
-{
-    nn_fit_options o;
-    nn_fit_options_init(&o);
-    o.epochs = epochs;
-    o.batch_size = batch;
-    o.learning_rate = lr;
-    o.report_interval = interval;
-    return o;
-}
-
 static nn_status fit(nn_model *m, const nn_fit_options *o, nn_fit_report *rep)
 {
     return nn_fit(m, x64, NN_DTYPE_FLOAT64, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1, o, rep);
@@ -43,7 +32,7 @@ static void test_nn_fit_non_finite_forward_shows_in_the_losses(void **state)
     double params[15];
     size_t i;
     nn_model *m = capi_model(NN_DTYPE_FLOAT32, sizes, 3, 1);
-    nn_fit_options o = opts_of(1, 10, 0.1, 1);
+    nn_fit_options o = capi_fit_options(1, 10, 0.1, 1);
     nn_fit_report rep;
     (void)state;
     for (i = 0; i < 15; ++i) params[i] = 3e38;
@@ -81,7 +70,7 @@ static void test_nn_fit_rejects_learning_rates_float32_cannot_hold(void **state)
     (void)state;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 2);
-        nn_fit_options o = opts_of(1, 10, bad[i], 1);
+        nn_fit_options o = capi_fit_options(1, 10, bad[i], 1);
         capi_snapshot snap;
         capi_snapshot_take(m, &snap);
         CAPI_FAIL(NN_ERR_BAD_HYPERPARAMETER, fit(m, &o, NULL));
@@ -91,7 +80,7 @@ static void test_nn_fit_rejects_learning_rates_float32_cannot_hold(void **state)
     }
     {   /* the same tiny rate is fine in float64 */
         nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 2);
-        nn_fit_options o = opts_of(1, 10, 1e-50, 1);
+        nn_fit_options o = capi_fit_options(1, 10, 1e-50, 1);
         CAPI_OK(fit(m, &o, NULL));
         nn_destroy(m);
     }
@@ -100,7 +89,7 @@ static void test_nn_fit_rejects_learning_rates_float32_cannot_hold(void **state)
 static void test_nn_fit_huge_report_interval_keeps_one_record_per_epoch(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 4);
-    nn_fit_options o = opts_of(7, 10, 0.1, SIZE_MAX);
+    nn_fit_options o = capi_fit_options(7, 10, 0.1, SIZE_MAX);
     nn_loss_record rec[8];
     size_t n = 0, i;
     (void)state;
@@ -121,7 +110,7 @@ static void test_nn_fit_rejects_epochs_whose_history_cannot_fit(void **state)
     (void)state;
     for (i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 5);
-        nn_fit_options o = opts_of(bad[i], 10, 0.1, 1);
+        nn_fit_options o = capi_fit_options(bad[i], 10, 0.1, 1);
         capi_snapshot snap;
         capi_snapshot_take(m, &snap);
         CAPI_FAIL(NN_ERR_BAD_HYPERPARAMETER, fit(m, &o, NULL));
