@@ -96,14 +96,14 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
     std::vector<int64_t> order(rows), perm(rows), next(rows);
     for (size_t i = 0; i < rows; ++i) order[i] = int64_t(i);
     std::vector<double> step_losses(steps);
-    std::vector<LossRecord> records = records_;
-    std::vector<double> epoch_losses = epoch_losses_;
+    // The histories grow in place (room reserved now); a failure truncates them back.
     const size_t interval = config.report_interval;
+    const size_t old_records = records_.size(), old_epochs = epoch_losses_.size();
     if (interval > 0) {
         const size_t per_epoch = steps / interval + (steps % interval != 0);  // records per epoch
-        records.reserve(records.size() + config.epochs * per_epoch);
+        records_.reserve(old_records + config.epochs * per_epoch);
     }
-    epoch_losses.reserve(epoch_losses.size() + config.epochs);
+    epoch_losses_.reserve(old_epochs + config.epochs);
     TypedBuffer before(shape_.dtype, params_.size()), after(shape_.dtype, params_.size());
     convert(params_.data(), NN_DTYPE_FLOAT64, before.data(), shape_.dtype, params_.size());
     std::vector<double> updated(params_.size());
@@ -134,13 +134,13 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
                 total += step_losses[it];
                 ++count;
                 epoch_total += step_losses[it];
-                if (config.report_interval > 0 && it % config.report_interval == 0) {
-                    records.push_back({epochs_done_ + e + 1, it + 1, steps, total / double(count)});
+                if (interval > 0 && it % interval == 0) {
+                    records_.push_back({epochs_done_ + e + 1, it + 1, steps, total / double(count)});
                     total = 0.0;
                     count = 0;
                 }
             }
-            epoch_losses.push_back(epoch_total / double(steps));
+            epoch_losses_.push_back(epoch_total / double(steps));
             summary.epochs_run = e + 1;
             summary.steps_run += steps;
         }
@@ -150,15 +150,15 @@ FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng 
         // before the loop, so this cannot fail for lack of memory) and the stream.
         iface->params_write(state_.get(), before.data());
         shuffle_rng = rng_before;
+        records_.resize(old_records);
+        epoch_losses_.resize(old_epochs);
         throw;
     }
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    summary.final_loss = epoch_losses.empty() ? 0.0 : epoch_losses.back();
+    summary.final_loss = epoch_losses_.back();
 
     convert(after.data(), shape_.dtype, updated.data(), NN_DTYPE_FLOAT64, updated.size());
     params_.swap(updated);
-    records_.swap(records);
-    epoch_losses_.swap(epoch_losses);
     epochs_done_ += summary.epochs_run;
     return summary;
 }
