@@ -19,6 +19,13 @@ using nn::capi::require;
 
 namespace {
 
+// The machine's memory in bytes (infinity if unknown): requests beyond it are refused
+// up front rather than left to the allocator and the overcommitting kernel.
+double physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? double(pages) * double(page) : HUGE_VAL;
+}
+
 std::string cell(size_t r, size_t c) { return "[" + std::to_string(r) + ", " + std::to_string(c) + "]"; }
 
 nn::Placement placement_of(const nn::runtime::Device &d) {
@@ -172,11 +179,10 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
         // three times (the host copy in float64, the backend's parameters and gradients),
         // and a request beyond the machine's memory is better a status now than an
         // overcommitted crash later.
-        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
         const double model_bytes = double(total) * double(sizeof(double) + 2 * nn::dtype_size(desc->dtype));
-        if (pages > 0 && page > 0 && model_bytes > double(pages) * double(page))
+        if (model_bytes > physical_memory_bytes())
             fail(NN_ERR_OUT_OF_MEMORY, "a model of " + std::to_string(total) + " parameters needs more memory than this machine has (" +
-                                           std::to_string((double(pages) * double(page)) / 1073741824.0) + " GiB)");
+                                           std::to_string(physical_memory_bytes() / 1073741824.0) + " GiB)");
         if (desc->loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY && shape.sizes.back() < 2)
             fail(NN_ERR_INVALID_ARGUMENT, "a softmax model needs at least 2 outputs, got " + std::to_string(shape.sizes.back()));
         shape.activation = desc->hidden_activation;
@@ -309,8 +315,7 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
         const size_t steps = rows / batch;
         const size_t per_epoch = o.report_interval ? steps / o.report_interval + (steps % o.report_interval != 0) : 0;
         const double history_bytes = double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(double));
-        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        if (pages > 0 && page > 0 && history_bytes > double(pages) * double(page))
+        if (history_bytes > physical_memory_bytes())
             fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) +
                                                 " is too many: their loss history would not fit in memory");
 
