@@ -72,6 +72,9 @@ typedef enum nn_status {
     NN_ERR_BACKEND = 12,            /**< A backend plugin failed while running; the model keeps its last good state. */
     NN_ERR_UNSUPPORTED = 13,        /**< The request is valid but this model or build does not support it. */
     NN_ERR_INTERNAL = 14,            /**< A bug in libnn; please report the message. */
+    NN_ERR_IO = 15,                  /**< A file could not be opened, read, written, flushed or renamed; the message has the system's reason. Nothing was changed. */
+    NN_ERR_CORRUPT = 16,             /**< Bytes that are not a valid libnn model: wrong magic, truncated, checksum mismatch, impossible sizes, non-finite parameters. */
+    NN_ERR_VERSION = 17,             /**< A model file of a format version newer than this library reads. */
     NN_STATUS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_status;
 
@@ -79,6 +82,8 @@ typedef enum nn_status {
 typedef enum nn_dtype {
     NN_DTYPE_FLOAT32 = 0, /**< IEEE binary32 (`float`): the default compute type. */
     NN_DTYPE_FLOAT64 = 1,  /**< IEEE binary64 (`double`): what the book's chapter 1 trains in. */
+    NN_DTYPE_FLOAT16 = 2,  /**< IEEE binary16: a storage type for saved parameters only (::nn_save_options), as the book's `save_params`; not a compute or buffer type. */
+    NN_DTYPE_MODEL = 3,    /**< Only as ::nn_save_options::storage: the model's own dtype (lossless; the default). */
     NN_DTYPE_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_dtype;
 
@@ -420,6 +425,78 @@ NN_API nn_status nn_evaluate(nn_model *model,
                              const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
                              const void *targets, nn_target_type target_type, size_t target_cols,
                              double *out_loss, double *out_accuracy);
+
+/** @} */
+/* ------------------------------------------------------------------------- */
+/** @name Saving and loading
+ *  A model file describes itself: the architecture, the parameters in a storage dtype
+ *  of the caller's choice, optionally the training state (epoch counter, the model's own
+ *  random stream, both histories) so that training continues after a load exactly as
+ *  without it, and metadata strings; little-endian, versioned, with a CRC-32 over every
+ *  byte. `docs/model-format.md` specifies it; readers accept every older version.
+ *  @{ */
+
+/** How ::nn_save and ::nn_save_to_buffer write a model. */
+typedef struct nn_save_options {
+    size_t struct_size;    /**< sizeof(nn_save_options), set by ::nn_save_options_init. */
+    /** Storage type of the parameters: ::NN_DTYPE_MODEL (the default: the model's own
+     *  dtype, lossless), ::NN_DTYPE_FLOAT16, ::NN_DTYPE_FLOAT32 or ::NN_DTYPE_FLOAT64. float16 rounds each
+     *  value once, to nearest even, from the model's dtype (as NumPy's `astype`); a value
+     *  that would round beyond ±65504 cannot be stored, and ::nn_save refuses it. */
+    nn_dtype storage;
+    int include_training_state; /**< Non-zero (default): also store the epoch counter, the
+                                     model's own stream and both histories. */
+} nn_save_options;
+
+/** Fills `options` with the defaults. Does nothing if `options` is NULL. */
+NN_API void nn_save_options_init(nn_save_options *options);
+
+/** Writes the model to `path`, atomically: the bytes go to a temporary file in the same
+ *  directory, which is flushed to disk and then renamed over `path`. A failed save leaves
+ *  any previous file at `path` intact and no temporary file behind.
+ *  @param options NULL for the defaults.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT
+ *          (storage not a float type, empty path, `path` names something other than a
+ *          regular file); ::NN_ERR_NON_FINITE (a parameter is NaN or infinite, or overflows
+ *          float16); ::NN_ERR_IO; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *  The model is never changed. */
+NN_API nn_status nn_save(nn_model *model, const char *path, const nn_save_options *options);
+
+/** Writes the model into caller memory. With `out` NULL (and any `capacity`) it only
+ *  stores the size the bytes need in `*out_size`; otherwise it writes them if `capacity`
+ *  suffices and stores their size.
+ *  @return as ::nn_save without ::NN_ERR_IO, plus ::NN_ERR_BUFFER_TOO_SMALL (`*out_size`
+ *          then holds the size needed). */
+NN_API nn_status nn_save_to_buffer(nn_model *model, void *out, size_t capacity, size_t *out_size,
+                                   const nn_save_options *options);
+
+/** Reads a model written by ::nn_save (by this or any earlier version of libnn). Every
+ *  field is checked — magic, version, checksum, sizes (nothing is allocated from an
+ *  unchecked field), enums, finiteness — before a model is built. The model starts on
+ *  ::NN_DEVICE_AUTO's choice, in the compute dtype it was saved from; float16 values are
+ *  widened exactly.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (empty path, not a
+ *          regular file); ::NN_ERR_IO (missing, unreadable); ::NN_ERR_CORRUPT;
+ *          ::NN_ERR_VERSION; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is NULL. */
+NN_API nn_status nn_load(nn_model **out, const char *path);
+
+/** Reads a model from `size` bytes at `data` (see ::nn_load).
+ *  @return as ::nn_load without ::NN_ERR_IO. */
+NN_API nn_status nn_load_from_buffer(nn_model **out, const void *data, size_t size);
+
+/** Sets a metadata string kept with the model and saved with it (UTF-8 or any bytes
+ *  without NUL; keys up to 256 bytes, values up to 65536). A NULL `value` removes the key.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER (`model`, `key`); ::NN_ERR_INVALID_ARGUMENT
+ *          (empty or too long key, too long value); ::NN_ERR_OUT_OF_MEMORY. */
+NN_API nn_status nn_set_metadata(nn_model *model, const char *key, const char *value);
+
+/** Copies the metadata value of `key`, NUL-terminated, into `out` (`capacity` bytes) and
+ *  its length without the NUL into `*out_length`. With `out` NULL only the length is
+ *  stored (a size query).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (no such key);
+ *          ::NN_ERR_BUFFER_TOO_SMALL (`*out_length` still set). */
+NN_API nn_status nn_get_metadata(const nn_model *model, const char *key, char *out, size_t capacity,
+                                 size_t *out_length);
 
 /** @} */
 /* ------------------------------------------------------------------------- */

@@ -57,6 +57,9 @@ NN_API const char *nn_status_string(nn_status status) {
     case NN_ERR_BACKEND: return "NN_ERR_BACKEND: backend failure";
     case NN_ERR_UNSUPPORTED: return "NN_ERR_UNSUPPORTED: not supported";
     case NN_ERR_INTERNAL: return "NN_ERR_INTERNAL: internal error";
+    case NN_ERR_IO: return "NN_ERR_IO: file input/output failed";
+    case NN_ERR_CORRUPT: return "NN_ERR_CORRUPT: not a valid libnn model";
+    case NN_ERR_VERSION: return "NN_ERR_VERSION: model format version too new";
     case NN_STATUS_FORCE_INT32_: break;
     }
     return "unknown status";

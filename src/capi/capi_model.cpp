@@ -1,7 +1,5 @@
 // Models, training, inference and devices at the C boundary: every argument is checked
 // here, before the core sees it, so that a rejected call changes nothing.
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,22 +13,13 @@ using nn::capi::checked_mul;
 using nn::capi::check_dtype;
 using nn::capi::check_struct_size;
 using nn::capi::guard;
+using nn::capi::physical_memory_bytes;
+using nn::capi::placement_of;
 using nn::capi::require;
 
 namespace {
 
-// The machine's memory in bytes (infinity if unknown): requests beyond it are refused
-// up front rather than left to the allocator and the overcommitting kernel.
-double physical_memory_bytes() {
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? double(pages) * double(page) : HUGE_VAL;
-}
-
 std::string cell(size_t r, size_t c) { return "[" + std::to_string(r) + ", " + std::to_string(c) + "]"; }
-
-nn::Placement placement_of(const nn::runtime::Device &d) {
-    return {d.iface, d.backend_index, d.kind, d.index, d.name};
-}
 
 // x (rows × cols, caller dtype) → model dtype, refusing NaN, ±inf and values the
 // model's dtype cannot hold.

@@ -4,6 +4,9 @@
 #ifndef NN_CAPI_GUARD_H
 #define NN_CAPI_GUARD_H
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstddef>
 #include <new>
 #include <stdexcept>
@@ -39,6 +42,13 @@ nn_status guard(const char *function, Fn &&body) noexcept {
     }
 }
 
+// The machine's memory in bytes (infinity if unknown): requests beyond it are refused
+// up front rather than left to the allocator and the overcommitting kernel.
+inline double physical_memory_bytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? double(pages) * double(page) : HUGE_VAL;
+}
+
 inline void require(const void *p, const char *name) {
     if (!p) fail(NN_ERR_NULL_POINTER, std::string(name) + " is NULL");
 }
@@ -61,6 +71,8 @@ inline void check_struct_size(size_t got, size_t current, const char *type) {
 }
 
 inline void check_dtype(nn_dtype t, const char *name) {
+    if (t == NN_DTYPE_FLOAT16 || t == NN_DTYPE_MODEL)
+        fail(NN_ERR_INVALID_ARGUMENT, std::string(name) + " is a storage choice for saved models, not a compute or buffer dtype");
     if (t != NN_DTYPE_FLOAT32 && t != NN_DTYPE_FLOAT64)
         fail(NN_ERR_INVALID_ARGUMENT, std::string(name) + " is not a known nn_dtype (" + std::to_string(int(t)) + ")");
 }

@@ -7,6 +7,11 @@
 #include "core/model.h"
 #include "core/rng.h"
 #include "nn/nn.h"
+#include "runtime/registry.h"
+
+namespace nn::capi {
+inline Placement placement_of(const runtime::Device &d) { return {d.iface, d.backend_index, d.kind, d.index, d.name}; }
+}  // namespace nn::capi
 
 struct nn_rng {
     nn::LegacyRng impl;

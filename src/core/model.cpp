@@ -70,6 +70,14 @@ void Model::reset_history() {
     epoch_losses_.clear();
 }
 
+void Model::restore_training_state(uint64_t epochs_done, const LegacyRng &rng, std::vector<LossRecord> records,
+                                   std::vector<double> epoch_losses) {
+    epochs_done_ = epochs_done;
+    rng_ = rng;
+    records_ = std::move(records);
+    epoch_losses_ = std::move(epoch_losses);
+}
+
 void Model::set_params(const std::vector<double> &params) {
     std::vector<double> old = params_;
     params_ = params;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,9 +74,18 @@ public:
     const Placement &placement() const { return placement_; }
     const std::vector<double> &params() const { return params_; }
     LegacyRng &rng() { return rng_; }
+    const LegacyRng &rng() const { return rng_; }
     const std::vector<LossRecord> &loss_history() const { return records_; }
     const std::vector<double> &epoch_losses() const { return epoch_losses_; }
+    uint64_t epochs_done() const { return epochs_done_; }
     void reset_history();
+    // Puts back what a saved model carried (epoch counter, own stream, histories).
+    void restore_training_state(uint64_t epochs_done, const LegacyRng &rng, std::vector<LossRecord> records,
+                                std::vector<double> epoch_losses);
+
+    // Metadata strings saved with the model.
+    const std::map<std::string, std::string> &metadata() const { return metadata_; }
+    std::map<std::string, std::string> &metadata() { return metadata_; }
 
     // Replaces the parameters (values already rounded to the dtype).
     void set_params(const std::vector<double> &params);
@@ -111,6 +121,7 @@ private:
     uint64_t epochs_done_ = 0;
     std::vector<LossRecord> records_;
     std::vector<double> epoch_losses_;
+    std::map<std::string, std::string> metadata_;
 };
 
 // Throws nn::Error for a backend result, with the plugin's message.

@@ -1,5 +1,6 @@
 #include "core/rng.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace nn {
@@ -40,6 +41,24 @@ void LegacyRng::seed_array(std::span<const uint32_t> key) {
     pos_ = kN;
     has_gauss_ = false;
     gauss_ = 0.0;
+}
+
+LegacyRng::State LegacyRng::state() const {
+    State s;
+    std::copy(key_, key_ + kN, s.key);
+    s.pos = pos_;
+    s.has_gauss = has_gauss_;
+    s.gauss = gauss_;
+    return s;
+}
+
+bool LegacyRng::set_state(const State &s) {
+    if (s.pos < 0 || s.pos > kN || (s.has_gauss && !std::isfinite(s.gauss))) return false;
+    std::copy(s.key, s.key + kN, key_);
+    pos_ = s.pos;
+    has_gauss_ = s.has_gauss;
+    gauss_ = s.has_gauss ? s.gauss : 0.0;
+    return true;
 }
 
 void LegacyRng::twist() {

@@ -36,8 +36,20 @@ public:
     // Inline draws above: the per-epoch shuffle is a tenth of a small net's fit.
     void permutation(std::span<int64_t> out);
 
-private:
     static constexpr int kN = 624;
+
+    // The whole state, for saving a model's stream with it.
+    struct State {
+        uint32_t key[kN];
+        int pos;  // 0..624
+        bool has_gauss;
+        double gauss;
+    };
+    State state() const;
+    // Returns false (and changes nothing) for a state no stream can be in.
+    bool set_state(const State &s);
+
+private:
     void twist();
 
     uint32_t key_[kN];
