@@ -454,6 +454,8 @@ NN_API void nn_save_options_init(nn_save_options *options);
 /** Writes the model to `path`, atomically: the bytes go to a temporary file in the same
  *  directory, which is flushed to disk and then renamed over `path`. A failed save leaves
  *  any previous file at `path` intact and no temporary file behind.
+ *  @param model   the model to write.
+ *  @param path    the file to create or replace.
  *  @param options NULL for the defaults.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT
  *          (storage not a float type, empty path, `path` names something other than a
