@@ -66,6 +66,7 @@ struct BookResult {
     std::vector<double> epoch_losses;
     std::vector<nn_loss_record> records;
     double accuracy = 0.0;
+    double accuracy_after_float16 = 0.0;  // base_model.save_params / load_params round trip
 };
 
 // The book's train.py: spiral, TwoLayerNet(2, 10, 3), Trainer.fit(x, t, 300, 30, eval_interval=10),
@@ -114,6 +115,24 @@ BookResult run_book(nn_dtype dtype, nn_device_kind device) {
     EXPECT_EQ(nn_evaluate(model, run.x.data(), NN_DTYPE_FLOAT64, 300, 2, run.t.data(), NN_TARGET_CLASS_INDEX, 1, nullptr,
                           &run.accuracy),
               NN_OK);
+
+    // The book's save_params stores float16 and load_params reads it back.
+    nn_save_options so;
+    nn_save_options_init(&so);
+    so.storage = NN_DTYPE_FLOAT16;
+    size_t size = 0;
+    EXPECT_EQ(nn_save_to_buffer(model, nullptr, 0, &size, &so), NN_OK) << nn_last_error_message();
+    std::vector<unsigned char> bytes(size);
+    EXPECT_EQ(nn_save_to_buffer(model, bytes.data(), bytes.size(), &size, &so), NN_OK) << nn_last_error_message();
+    nn_model *loaded = nullptr;
+    EXPECT_EQ(nn_load_from_buffer(&loaded, bytes.data(), bytes.size()), NN_OK) << nn_last_error_message();
+    if (loaded) {
+        EXPECT_EQ(nn_set_device(loaded, device, 0), NN_OK) << nn_last_error_message();
+        EXPECT_EQ(nn_evaluate(loaded, run.x.data(), NN_DTYPE_FLOAT64, 300, 2, run.t.data(), NN_TARGET_CLASS_INDEX, 1,
+                              nullptr, &run.accuracy_after_float16),
+                  NN_OK);
+    }
+    nn_destroy(loaded);
     nn_destroy(model);
     nn_rng_destroy(rng);
     return run;
@@ -206,11 +225,13 @@ TEST_P(BookRun, Float64ReproducesTheBook) {
     expect_close_relative(run.final_params, read_params(kBook + "trainer_final_"), 1e-9, "final (book's run)");
 
     EXPECT_EQ(std::lround(run.accuracy * 300), 291);
+    EXPECT_EQ(std::lround(run.accuracy_after_float16 * 300), 291);  // summary.txt: 0.97 after float16
 }
 
 TEST_P(BookRun, Float32EndsAtLeast96Percent) {
     const BookResult run = run_book(NN_DTYPE_FLOAT32, GetParam());
     EXPECT_GE(run.accuracy, 0.96);
+    EXPECT_GE(run.accuracy_after_float16, 0.96);
     // The float32 variant of the book's loop (cast after a float64 init) prints the same
     // losses; allow float32 rounding in the exact values.
     const auto f32 = read_csv(kBook + "float32-variant/custom_loop_loss_float32.csv");
