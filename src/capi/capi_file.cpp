@@ -90,7 +90,8 @@ void write_atomically(const std::string &path, const std::vector<unsigned char> 
 }
 
 std::vector<unsigned char> read_file(const std::string &path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) fail(NN_ERR_IO, os_error("cannot open", path));
     struct Closer {
         int fd;
