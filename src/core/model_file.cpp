@@ -174,7 +174,7 @@ void read_meta(Reader r, Contents &c) {
         std::string value = r.str(vl);
         if (key.find('\0') != std::string::npos || value.find('\0') != std::string::npos)
             fail(NN_ERR_CORRUPT, "a metadata string contains NUL");
-        c.metadata[std::move(key)] = std::move(value);
+        if (!c.metadata.emplace(std::move(key), std::move(value)).second) fail(NN_ERR_CORRUPT, "a metadata key appears twice");
     }
     r.done();
 }
@@ -285,7 +285,7 @@ Contents parse(const unsigned char *data, size_t size) {
     if (crc32(data, end_at) != stored) fail(NN_ERR_CORRUPT, "checksum mismatch: the file is damaged");
 
     Contents c;
-    bool have_arch = false, have_params = false;
+    bool have_arch = false, have_params = false, have_meta = false;
     Reader sections(data + kHeaderSize, end_at - kHeaderSize, "the section list");
     std::vector<std::pair<uint32_t, Reader>> found;
     while (sections.left() > 0) {
@@ -314,7 +314,9 @@ Contents parse(const unsigned char *data, size_t size) {
             if (c.has_training_state) fail(NN_ERR_CORRUPT, "two training-state sections");
             read_training(r, c);
         } else if (t == kMeta) {
+            if (have_meta) fail(NN_ERR_CORRUPT, "two metadata sections");
             read_meta(r, c);
+            have_meta = true;
         } else if (t == kEnd) {
             fail(NN_ERR_CORRUPT, "an end section before the end");
         }
