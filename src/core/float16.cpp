@@ -35,12 +35,27 @@ uint16_t f16_from_double(double value) {
     return uint16_t(sign | uint16_t((e + 15) << 10) | uint16_t(q - 1024.0));
 }
 
+uint16_t f16_from_float(float value) {
+    if (!std::isnan(value)) return f16_from_double(double(value));
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    uint16_t h = uint16_t(0x7c00u + ((bits & 0x007fffffu) >> 13));
+    if (h == 0x7c00u) ++h;
+    return uint16_t(((bits >> 16) & 0x8000u) | h);
+}
+
 double f16_to_double(uint16_t h) {
     const double sign = (h & 0x8000u) ? -1.0 : 1.0;
     const int e = (h >> 10) & 0x1f;
     const int m = h & 0x3ff;
     if (e == 0) return sign * std::ldexp(double(m), -24);
-    if (e == 31) return m ? std::copysign(std::nan(""), sign) : sign * HUGE_VAL;
+    if (e == 31 && m != 0) {  // NaN: keep sign and payload, as NumPy does
+        const uint64_t bits = (uint64_t(h & 0x8000u) << 48) | 0x7ff0000000000000ull | (uint64_t(m) << 42);
+        double d;
+        std::memcpy(&d, &bits, sizeof d);
+        return d;
+    }
+    if (e == 31) return sign * HUGE_VAL;
     return sign * std::ldexp(double(1024 + m), e - 25);
 }
 

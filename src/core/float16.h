@@ -9,7 +9,9 @@
 namespace nn {
 
 uint16_t f16_from_double(double value);
-inline uint16_t f16_from_float(float value) { return f16_from_double(double(value)); }
+// Widening a finite float to double is exact, so one rounding; a NaN keeps its own
+// payload bits (widening would quiet a signalling NaN).
+uint16_t f16_from_float(float value);
 // Exact: every binary16 value is a double (and a float).
 double f16_to_double(uint16_t bits);
 
