@@ -110,7 +110,8 @@ NetShape read_arch(Reader r) {
     for (uint32_t l = 0; l + 1 < n; ++l) {
         uint64_t w;
         if (__builtin_mul_overflow(uint64_t(s.sizes[l]), uint64_t(s.sizes[l + 1]), &w) ||
-            __builtin_add_overflow(total, w + s.sizes[l + 1], &total) || total > (uint64_t(1) << 48))
+            __builtin_add_overflow(w, uint64_t(s.sizes[l + 1]), &w) || __builtin_add_overflow(total, w, &total) ||
+            total > (uint64_t(1) << 48))
             fail(NN_ERR_CORRUPT, "the architecture's parameter count is impossible");
     }
     if (loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY && s.sizes.back() < 2) fail(NN_ERR_CORRUPT, "a softmax model with one output");

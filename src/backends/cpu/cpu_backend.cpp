@@ -431,7 +431,7 @@ nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void
 // The training loop is compiled twice, for AVX2 and for the x86-64 baseline, and the
 // loader picks by CPU (an ifunc); everything it calls is inlined into each clone
 // (flatten), so no code built for one instruction set is shared with the other.
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // Clang: no flatten with clones
 #define NN_CPU_CLONES __attribute__((target_clones("avx2", "default"), flatten))
 #else
 #define NN_CPU_CLONES
