@@ -1,6 +1,8 @@
 #include "runtime/registry.h"
 
 #include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +45,11 @@ constexpr PluginKind kPluginKinds[] = {
 std::string own_directory() {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void *>(&own_directory), &info) == 0 || !info.dli_fname) return {};
-    std::string path = info.dli_fname;
+    // The loader reports the name it was given, which is relative when libnn was found
+    // through a relative LD_LIBRARY_PATH or dlopen'ed by a relative path: resolve it.
+    char resolved[PATH_MAX];
+    if (!realpath(info.dli_fname, resolved)) return {};
+    std::string path = resolved;
     size_t slash = path.rfind('/');
     if (slash == std::string::npos) return {};
     return path.substr(0, slash);
