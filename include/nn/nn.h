@@ -504,8 +504,9 @@ NN_API nn_status nn_get_metadata(const nn_model *model, const char *key, char *o
 /* ------------------------------------------------------------------------- */
 /** @name Devices
  *  Backends are plugins found, in order, in the directories of `NN_BACKEND_PATH`
- *  (colon-separated), the directory libnn itself was loaded from, and the install
- *  directory; never the current directory. They are loaded on first use and never
+ *  (colon-separated, absolute), the directory libnn itself was loaded from and its `nn/`
+ *  subdirectory (where an install puts them), and the configured install directory;
+ *  never the current directory. They are loaded on first use and never
  *  unloaded.
  *  @{ */
 

@@ -177,7 +177,11 @@ std::vector<std::string> search_path() {
             start = colon + 1;
         }
     }
-    add(own_directory());
+    const std::string own = own_directory();
+    add(own);
+    // An installed tree keeps its plugins in lib/nn beside lib/libnn.so, wherever it was
+    // installed or moved to.
+    if (!own.empty()) add(own + "/nn");
     add(NN_PLUGIN_INSTALL_FULL_DIR);
     return dirs;
 }

@@ -1,6 +1,7 @@
 // Plugin discovery and the device registry. Plugins are looked for once, on first use,
-// in NN_BACKEND_PATH, then libnn's own directory, then the install directory (never the
-// current directory), and are never unloaded.
+// in NN_BACKEND_PATH, then libnn's own directory and its nn/ subdirectory (an installed
+// tree's lib/nn), then the configured install directory (never the current directory),
+// and are never unloaded.
 #ifndef NN_RUNTIME_REGISTRY_H
 #define NN_RUNTIME_REGISTRY_H
 
