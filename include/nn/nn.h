@@ -516,7 +516,7 @@ typedef struct nn_device_info {
     nn_device_kind kind;   /**< ::NN_DEVICE_CPU, ::NN_DEVICE_CUDA or ::NN_DEVICE_REFERENCE. */
     int index;             /**< Index within its kind. */
     int available;         /**< Non-zero if a model can be placed on it. */
-    char name[128];        /**< "reference", "cpu (OpenBLAS 0.3.21, 2 threads)", "cuda:0 (NVIDIA H100)". */
+    char name[128];        /**< E.g. "reference (built-in plain loops)", "cpu (OpenBLAS 0.3.21 … , 2 threads)" (OpenBLAS's configuration string and thread count). */
     char reason[256];      /**< Why it is not available ("libnn-backend-cuda.so: no CUDA driver"), or "". */
 } nn_device_info;
 

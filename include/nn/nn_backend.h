@@ -9,7 +9,8 @@
  * Rules of the table:
  * - It starts with its ABI version and its own size; members are only ever appended,
  *   so a host accepts a table whose struct_size covers the members it uses.
- * - A NULL member means "not supported".
+ * - Every member of ABI version 1 is required; members appended later may be NULL,
+ *   meaning "not supported".
  * - Every fallible function returns an ::nn_backend_result; on failure it first calls
  *   the host's `set_error` with a sentence that says what went wrong.
  * - The boundary is crossed per epoch, not per operation: the backend keeps the

@@ -172,7 +172,8 @@ NN_HD inline void softmax_row(T *row, std::size_t n) {
     for (std::size_t j = 0; j < n; ++j) row[j] = row[j] / s;
 }
 
-// -log(p + 1e-7) for the true-class probability p; the eps is rounded to T first,
+// log(p + 1e-7) for the true-class probability p (the loss negates the sum of these);
+// the eps is rounded to T first,
 // as NumPy casts the Python scalar to the array's dtype.
 template <typename T>
 NN_HD inline T cross_entropy_term(T p) {
