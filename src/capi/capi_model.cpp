@@ -35,7 +35,7 @@ nn::TypedBuffer convert_inputs(const nn::NetShape &shape, const void *x, nn_dtyp
         const double v = nn::load(x, x_dtype, i);
         if (!std::isfinite(v)) fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " is " + (std::isnan(v) ? "NaN" : "infinite"));
         if (shape.dtype == NN_DTYPE_FLOAT32 && !std::isfinite(float(v)))
-            fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " = " + std::to_string(v) + " overflows float32");
+            fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " = " + nn::num(v) + " overflows float32");
     }
     nn::TypedBuffer out(shape.dtype, n);
     nn::convert(x, x_dtype, out.data(), shape.dtype, n);
@@ -163,7 +163,7 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
         if (desc->init != NN_INIT_NORMAL && desc->init != NN_INIT_XAVIER && desc->init != NN_INIT_HE)
             fail(NN_ERR_INVALID_ARGUMENT, "init is not a known nn_init (" + std::to_string(int(desc->init)) + ")");
         if (desc->init == NN_INIT_NORMAL && !(std::isfinite(desc->init_std) && desc->init_std >= 0.0))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "init_std must be finite and >= 0, got " + std::to_string(desc->init_std));
+            fail(NN_ERR_BAD_HYPERPARAMETER, "init_std must be finite and >= 0, got " + nn::num(desc->init_std));
         // Refuse what cannot fit before trying: a model holds its parameters at least
         // three times (the host copy in float64, the backend's parameters and gradients),
         // and a request beyond the machine's memory is better a status now than an
@@ -171,7 +171,7 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
         const double model_bytes = double(total) * double(sizeof(double) + 2 * nn::dtype_size(desc->dtype));
         if (model_bytes > physical_memory_bytes())
             fail(NN_ERR_OUT_OF_MEMORY, "a model of " + std::to_string(total) + " parameters needs more memory than this machine has (" +
-                                           std::to_string(physical_memory_bytes() / 1073741824.0) + " GiB)");
+                                           nn::num(physical_memory_bytes() / 1073741824.0) + " GiB)");
         if (desc->loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY && shape.sizes.back() < 2)
             fail(NN_ERR_INVALID_ARGUMENT, "a softmax model needs at least 2 outputs, got " + std::to_string(shape.sizes.back()));
         shape.activation = desc->hidden_activation;
@@ -249,7 +249,7 @@ NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t cou
         for (size_t i = 0; i < count; ++i) {
             if (m.shape().dtype == NN_DTYPE_FLOAT32) p[i] = double(float(p[i]));
             if (!std::isfinite(p[i]))
-                fail(NN_ERR_NON_FINITE, "params[" + std::to_string(i) + "] = " + std::to_string(params[i]) +
+                fail(NN_ERR_NON_FINITE, "params[" + std::to_string(i) + "] = " + nn::num(params[i]) +
                                             " is not finite in the model's dtype");
         }
         m.set_params(p);
@@ -293,11 +293,11 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
         if (o.epochs == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "epochs is 0");
         if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
         if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + std::to_string(o.learning_rate));
+            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + nn::num(o.learning_rate));
         if (m.shape().dtype == NN_DTYPE_FLOAT32 && !(std::isfinite(float(o.learning_rate)) && float(o.learning_rate) > 0.0f))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + std::to_string(o.learning_rate) +
+            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + nn::num(o.learning_rate) +
                                                 " is not representable in a float32 model (it rounds to " +
-                                                std::to_string(float(o.learning_rate)) + ")");
+                                                nn::num(float(o.learning_rate)) + ")");
         const size_t batch = std::min(o.batch_size, rows);
         // The histories grow by one epoch loss and up to steps/interval records per epoch;
         // refuse an epoch count whose history could never fit in memory.

@@ -4,6 +4,7 @@
 #ifndef NN_CORE_ERROR_H
 #define NN_CORE_ERROR_H
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -21,6 +22,14 @@ private:
 };
 
 [[noreturn]] inline void fail(nn_status status, const std::string &message) { throw Error(status, message); }
+
+// A double as a message shows it: %g with enough digits to tell values apart (1e+300,
+// 1e-50, 0.01), where std::to_string would print 300 digits or 0.000000.
+inline std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
+}
 
 // The detail a backend plugin reported through the host's set_error service, kept per
 // thread until the host turns the failed call into an Error.

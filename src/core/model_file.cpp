@@ -216,11 +216,11 @@ std::vector<unsigned char> serialize(const Model &model, const SaveConfig &confi
         if (config.storage == NN_DTYPE_FLOAT16) {
             const uint16_t h = f16_from_double(v);
             if ((h & 0x7c00u) == 0x7c00u)
-                fail(NN_ERR_NON_FINITE, "parameter " + std::to_string(i) + " = " + std::to_string(v) + " overflows float16 (max 65504)");
+                fail(NN_ERR_NON_FINITE, "parameter " + std::to_string(i) + " = " + num(v) + " overflows float16 (max 65504)");
             w.u16(h);
         } else if (config.storage == NN_DTYPE_FLOAT32) {
             if (!std::isfinite(float(v)))
-                fail(NN_ERR_NON_FINITE, "parameter " + std::to_string(i) + " = " + std::to_string(v) + " overflows float32");
+                fail(NN_ERR_NON_FINITE, "parameter " + std::to_string(i) + " = " + num(v) + " overflows float32");
             w.f32(float(v));
         } else {
             w.f64(v);
