@@ -22,7 +22,7 @@ nn_install_missing() {
 # The language bindings' tests (bindings/python: pytest, scikit-learn's estimator checks,
 # matplotlib for its example; bindings/node: npm for koffi). Node itself is not listed:
 # Debian 12's nodejs is 18 and this machine's is NodeSource's 20.
-NN_PACKAGES+=(python3-pytest python3-sklearn python3-matplotlib)
+NN_PACKAGES+=(python3-pytest python3-sklearn python3-matplotlib valgrind)
 command -v npm >/dev/null 2>&1 || NN_PACKAGES+=(npm)
 
 # Installs bindings/node's locked dependencies (koffi) when node_modules is missing or older
