@@ -167,7 +167,8 @@ static int check_parity(void)
         for (int loss = 0; loss < 2; ++loss)
             for (int a = 0; a < 4; ++a) {
                 const nn_dtype dtype = dt ? NN_DTYPE_FLOAT64 : NN_DTYPE_FLOAT32;
-                double params[2][59];
+                double params[2][64];
+                size_t count[2] = {0, 0};
                 for (int d = 0; d < 2; ++d) {
                     nn_model *model = make_model(sizes, 3, acts[a], (nn_loss)loss, dtype, NULL,
                                                  d ? NN_DEVICE_CPU : NN_DEVICE_REFERENCE);
@@ -183,10 +184,13 @@ static int check_parity(void)
                     else
                         EXPECT_OK(nn_fit(model, x, NN_DTYPE_FLOAT64, 60, 2, onehot,
                                          NN_TARGET_ROWS_FLOAT64, 3, &fit, NULL));
-                    EXPECT_OK(nn_get_params(model, params[d], 59));
+                    EXPECT_OK(nn_param_count(model, &count[d]));
+                    EXPECT(count[d] == 51, "a 2-8-3 net has 51 parameters, not %zu", count[d]);
+                    EXPECT_OK(nn_get_params(model, params[d], 64));
                     nn_destroy(model);
                 }
-                const double worst = worst_relative(params[1], params[0], 59);
+                if (count[0] != 51 || count[1] != 51) return 1;
+                const double worst = worst_relative(params[1], params[0], 51);
                 const double limit = dt ? 1e-9 : 1e-4;
                 printf("%s, %s, activation %d: within %.3g relative\n", dt ? "float64" : "float32",
                        loss ? "mse" : "softmax", (int)acts[a], worst);
