@@ -19,11 +19,20 @@ static nn_backend_iface table = {
     sizeof(nn_backend_iface), "fake", count, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 #endif
 
+#if defined(FAKE_MISSING_DEP)
+/* Defined in libnn_absent_dep.so, which the loader cannot find (as a CUDA plugin on a
+ * machine without libcublas): dlopen itself must fail and be reported. */
+extern int nn_absent_dependency(void);
+#endif
+
 #if !defined(FAKE_NO_ENTRY)
 __attribute__((visibility("default"))) const nn_backend_iface *nn_backend_entry(const nn_host_services *host) {
 #if defined(FAKE_REFUSE)
     host->set_error("this test plugin always refuses");
     return NULL;
+#elif defined(FAKE_MISSING_DEP)
+    (void)host;
+    return nn_absent_dependency() ? NULL : NULL;
 #else
     (void)host;
     return &table;
