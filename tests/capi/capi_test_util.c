@@ -90,6 +90,39 @@ void capi_probe_inputs(double *x, size_t rows, size_t cols)
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
+nn_model *capi_sentinel_model(void)
+{
+    static int dummy;
+    return (nn_model *)(void *)&dummy;
+}
+
+nn_model *capi_load_buffer(const unsigned char *buf, size_t size)
+{
+    nn_model *m = capi_sentinel_model();
+    CAPI_OK(nn_load_from_buffer(&m, buf, size));
+    assert_non_null(m);
+    assert_true(m != capi_sentinel_model());
+    return m;
+}
+
+nn_model *capi_load_file(const char *path)
+{
+    nn_model *m = capi_sentinel_model();
+    CAPI_OK(nn_load(&m, path));
+    assert_non_null(m);
+    assert_true(m != capi_sentinel_model());
+    return m;
+}
+
+size_t capi_params_of(nn_model *m, double *out, size_t capacity)
+{
+    size_t n = 0;
+    CAPI_OK(nn_param_count(m, &n));
+    assert_true(n <= capacity);
+    CAPI_OK(nn_get_params(m, out, capacity));
+    return n;
+}
+
 nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t interval)
 {
     nn_fit_options o;

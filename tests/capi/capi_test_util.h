@@ -76,6 +76,16 @@ void capi_probe_inputs(double *x, size_t rows, size_t cols);
 /* nn_fit_options with the defaults except these four. */
 nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t interval);
 
+/* ---- loading -------------------------------------------------------------------- */
+
+/* A pointer value that is not NULL, to see that failed loads write NULL to *out. */
+nn_model *capi_sentinel_model(void);
+/* nn_load_from_buffer / nn_load that must succeed; returns the new model. */
+nn_model *capi_load_buffer(const unsigned char *buf, size_t size);
+nn_model *capi_load_file(const char *path);
+/* Copies the parameters into out (capacity entries); returns how many there are. */
+size_t capi_params_of(nn_model *m, double *out, size_t capacity);
+
 /* ---- snapshots ---------------------------------------------------------------- */
 
 #define CAPI_PROBE_ROWS 5

@@ -30,12 +30,6 @@ static int setup_data(void **state)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-/* A pointer value that is not NULL, to see that failed loads write NULL to *out. */
-static nn_model *sentinel_model(void)
-{
-    static int dummy;
-    return (nn_model *)(void *)&dummy;
-}
 
 /* Round to the nearest IEEE binary16 value, ties to even (NumPy's astype(float16)), and
  * widen back; values beyond the largest finite half are returned as infinity. */
@@ -180,32 +174,6 @@ static unsigned char *save_to_buffer(nn_model *m, const nn_save_options *o, size
     return buf;
 }
 
-static nn_model *load_buffer(const unsigned char *buf, size_t size)
-{
-    nn_model *m = sentinel_model();
-    CAPI_OK(nn_load_from_buffer(&m, buf, size));
-    assert_non_null(m);
-    assert_true(m != sentinel_model());
-    return m;
-}
-
-static nn_model *load_file(const char *path)
-{
-    nn_model *m = sentinel_model();
-    CAPI_OK(nn_load(&m, path));
-    assert_non_null(m);
-    assert_true(m != sentinel_model());
-    return m;
-}
-
-static size_t params_of(nn_model *m, double *out)
-{
-    size_t n = 0;
-    CAPI_OK(nn_param_count(m, &n));
-    assert_true(n <= MAX_PARAMS);
-    CAPI_OK(nn_get_params(m, out, MAX_PARAMS));
-    return n;
-}
 
 static void predict_scores(nn_model *m, size_t cols, size_t outs, double *scores)
 {
@@ -255,7 +223,7 @@ static void check_loaded(nn_model *l, nn_model *ref, const double *expected, siz
     CAPI_OK(nn_model_layer_sizes(l, got_sizes, 8));
     assert_memory_equal(got_sizes, sizes, n_sizes * sizeof(size_t));
     assert_int_equal(device_kind_of(l), auto_choice());
-    assert_int_equal(params_of(l, got), n_params);
+    assert_int_equal(capi_params_of(l, got, MAX_PARAMS), n_params);
     assert_memory_equal(got, expected, n_params * sizeof(double));
     for (d = 0; d < 2; ++d) {
         CAPI_OK(nn_set_device(l, devices[d], 0));
@@ -283,7 +251,7 @@ static void round_trip_case(nn_dtype dtype, nn_dtype storage, size_t net, nn_dev
 
     set_varied_params(m, seed);
     CAPI_OK(nn_set_device(m, dev, 0));
-    n = params_of(m, orig);
+    n = capi_params_of(m, orig, MAX_PARAMS);
     for (i = 0; i < n; ++i) {
         expected[i] = stored_value(orig[i], dtype, storage);
         /* independent bounds on the rounding, in case the helper errs like the library */
@@ -310,10 +278,10 @@ static void round_trip_case(nn_dtype dtype, nn_dtype storage, size_t net, nn_dev
     assert_int_equal(file_size, size);
     assert_memory_equal(file, buf, size);
 
-    l = load_buffer(buf, size);
+    l = capi_load_buffer(buf, size);
     check_loaded(l, ref, expected, n, dtype, sizes, n_sizes);
     nn_destroy(l);
-    l = load_file(path);
+    l = capi_load_file(path);
     check_loaded(l, ref, expected, n, dtype, sizes, n_sizes);
     nn_destroy(l);
 
@@ -367,8 +335,8 @@ static void test_float16_storage_rounds_to_nearest_even(void **state)
     nn_save_options_init(&o);
     o.storage = NN_DTYPE_FLOAT16;
     buf = save_to_buffer(m, &o, &size);
-    l = load_buffer(buf, size);
-    assert_int_equal(params_of(l, got), 4);
+    l = capi_load_buffer(buf, size);
+    assert_int_equal(capi_params_of(l, got, MAX_PARAMS), 4);
     for (i = 0; i < 4; ++i) {
         if (got[i] != want[i]) print_error("param %u: got %.17g want %.17g\n", (unsigned)i, got[i], want[i]);
         assert_true(got[i] == want[i]);
@@ -412,12 +380,12 @@ static void continue_case(nn_device_kind dev, int via_file, const char *dir)
         assert_int_equal(o.include_training_state, 1);
         join(path, sizeof path, dir, "a.nnm");
         CAPI_OK(nn_save(a, path, &o));
-        b = load_file(path);
+        b = capi_load_file(path);
         assert_int_equal(unlink(path), 0);
     } else {
         size_t size = 0;
         unsigned char *buf = save_to_buffer(a, NULL, &size);
-        b = load_buffer(buf, size);
+        b = capi_load_buffer(buf, size);
         free(buf);
     }
     CAPI_OK(nn_set_device(b, dev, 0));
@@ -472,14 +440,14 @@ static void test_without_training_state_the_loaded_history_is_empty(void **state
     buf = save_to_buffer(a, &o, &size);
     without = size;
     assert_true(without < with);
-    b = load_buffer(buf, size);
+    b = capi_load_buffer(buf, size);
     CAPI_OK(nn_get_loss_history(b, NULL, 0, &n));
     assert_int_equal(n, 0);
     n = 99;
     CAPI_OK(nn_get_epoch_losses(b, NULL, 0, &n));
     assert_int_equal(n, 0);
-    assert_int_equal(params_of(b, pb), params_of(a, pa));
-    assert_memory_equal(pa, pb, params_of(a, pa) * sizeof(double));
+    assert_int_equal(capi_params_of(b, pb, MAX_PARAMS), capi_params_of(a, pa, MAX_PARAMS));
+    assert_memory_equal(pa, pb, capi_params_of(a, pa, MAX_PARAMS) * sizeof(double));
     /* a fresh Trainer: the epoch counter starts again at 1 */
     CAPI_OK(fit(b, 1, NULL));
     CAPI_OK(nn_get_loss_history(b, rec, 4, &n));

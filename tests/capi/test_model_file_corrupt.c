@@ -143,18 +143,13 @@ static unsigned char *with_section_twice(const char *tag, size_t *out_size)
 
 /* ---- expectations ---------------------------------------------------------------------- */
 
-static nn_model *sentinel_model(void)
-{
-    static int dummy;
-    return (nn_model *)(void *)&dummy;
-}
 
 /* Loads from an exactly sized heap copy, so that a read past the end is a sanitizer error. */
 static nn_status load_copy(const unsigned char *buf, size_t size, nn_model **out)
 {
     unsigned char *c = copy_of(buf, size);
     nn_status s;
-    *out = sentinel_model();
+    *out = capi_sentinel_model();
     s = nn_load_from_buffer(out, c, size);
     free(c);
     return s;
@@ -163,7 +158,7 @@ static nn_status load_copy(const unsigned char *buf, size_t size, nn_model **out
 static void expect_fails(nn_status want1, nn_status want2, const unsigned char *buf, size_t size,
                          const char *what)
 {
-    nn_model *out = sentinel_model();
+    nn_model *out = capi_sentinel_model();
     nn_status s = load_copy(buf, size, &out);
     if (s == NN_OK) { /* fail here, without leaking the model CAPI_FAIL2 would load */
         nn_destroy(out);
@@ -184,7 +179,7 @@ static void expect_corrupt(const unsigned char *buf, size_t size, const char *wh
 /* expect_corrupt, then frees `buf` (also when the expectation fails). */
 static void expect_corrupt_free(unsigned char *buf, size_t size, const char *what)
 {
-    nn_model *out = sentinel_model();
+    nn_model *out = capi_sentinel_model();
     const nn_status s = load_copy(buf, size, &out);
     if (s == NN_OK)
         nn_destroy(out);
@@ -206,10 +201,10 @@ static void corrupt_u32(size_t off, uint32_t v, const char *what)
 
 static nn_model *load_ok(const unsigned char *buf, size_t size)
 {
-    nn_model *out = sentinel_model();
+    nn_model *out = capi_sentinel_model();
     CAPI_OK(nn_load_from_buffer(&out, buf, size));
     assert_non_null(out);
-    assert_true(out != sentinel_model());
+    assert_true(out != capi_sentinel_model());
     return out;
 }
 
@@ -308,7 +303,7 @@ static void test_every_truncation_is_corrupt(void **state)
     snprintf(path, sizeof path, "%s/t.nnm", dir);
     for (len = 0; len < base_size; len += len < 40 ? 1 : 97) {
         FILE *f = fopen(path, "wb");
-        nn_model *out = sentinel_model();
+        nn_model *out = capi_sentinel_model();
         assert_non_null(f);
         assert_int_equal(fwrite(base, 1, len, f), len);
         fclose(f);

@@ -24,12 +24,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-/* A pointer value that is not NULL, to see that failed loads write NULL to *out. */
-static nn_model *sentinel_model(void)
-{
-    static int dummy;
-    return (nn_model *)(void *)&dummy;
-}
 
 static char *make_temp_dir(void)
 {
@@ -97,37 +91,11 @@ static unsigned char *save_to_buffer(nn_model *m, const nn_save_options *o, size
     return buf;
 }
 
-static nn_model *load_buffer(const unsigned char *buf, size_t size)
-{
-    nn_model *m = sentinel_model();
-    CAPI_OK(nn_load_from_buffer(&m, buf, size));
-    assert_non_null(m);
-    assert_true(m != sentinel_model());
-    return m;
-}
-
-static nn_model *load_file(const char *path)
-{
-    nn_model *m = sentinel_model();
-    CAPI_OK(nn_load(&m, path));
-    assert_non_null(m);
-    assert_true(m != sentinel_model());
-    return m;
-}
-
-static size_t params_of(nn_model *m, double *out)
-{
-    size_t n = 0;
-    CAPI_OK(nn_param_count(m, &n));
-    assert_true(n <= MAX_PARAMS);
-    CAPI_OK(nn_get_params(m, out, MAX_PARAMS));
-    return n;
-}
 
 /* nn_load must fail with `want` and leave *out NULL (as the header says). */
 #define EXPECT_LOAD_FAILS(want, path)                                                   \
     do {                                                                                 \
-        nn_model *out_ = sentinel_model();                                               \
+        nn_model *out_ = capi_sentinel_model();                                               \
         CAPI_FAIL((want), nn_load(&out_, (path)));                                       \
         assert_null(out_);                                                               \
     } while (0)
@@ -246,7 +214,7 @@ static void test_metadata_survives_save_and_load(void **state)
         o.include_training_state = pass != 1;
         buf = save_to_buffer(m, &o, &size);
         CAPI_OK(nn_save(m, path, &o));
-        l = pass == 0 ? load_buffer(buf, size) : load_file(path);
+        l = pass == 0 ? capi_load_buffer(buf, size) : capi_load_file(path);
         expect_meta(l, "book", "ch01");
         expect_meta(l, "utf8", "\xe3\x82\xbc\xe3\x83\xad\xe3\x81\x8b\xe3\x82\x89 \xe2\x80\x94 \x01\x7f\xff");
         expect_meta(l, "empty", "");
@@ -258,7 +226,7 @@ static void test_metadata_survives_save_and_load(void **state)
     {   /* a model without metadata loads without any */
         nn_model *plain = capi_small_model(NN_DTYPE_FLOAT32, 16);
         buf = save_to_buffer(plain, NULL, &size);
-        l = load_buffer(buf, size);
+        l = capi_load_buffer(buf, size);
         expect_no_meta(l, "book");
         nn_destroy(l);
         nn_destroy(plain);
@@ -274,7 +242,7 @@ static void test_metadata_survives_save_and_load(void **state)
 
 static void test_save_and_load_reject_null_and_empty_arguments(void **state)
 {
-    nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 20), *out = sentinel_model();
+    nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 20), *out = capi_sentinel_model();
     unsigned char buf[4096];
     size_t size = 0;
     capi_snapshot snap;
@@ -293,14 +261,14 @@ static void test_save_and_load_reject_null_and_empty_arguments(void **state)
     CAPI_FAIL(NN_ERR_NULL_POINTER, nn_load(NULL, "/tmp/whatever.nnm"));
     CAPI_FAIL(NN_ERR_NULL_POINTER, nn_load(&out, NULL));
     assert_null(out);
-    out = sentinel_model();
+    out = capi_sentinel_model();
     CAPI_FAIL(NN_ERR_INVALID_ARGUMENT, nn_load(&out, ""));
     assert_null(out);
     CAPI_FAIL(NN_ERR_NULL_POINTER, nn_load_from_buffer(NULL, buf, size));
-    out = sentinel_model();
+    out = capi_sentinel_model();
     CAPI_FAIL(NN_ERR_NULL_POINTER, nn_load_from_buffer(&out, NULL, size));
     assert_null(out);
-    out = sentinel_model();
+    out = capi_sentinel_model();
     CAPI_FAIL(NN_ERR_CORRUPT, nn_load_from_buffer(&out, buf, 0));
     assert_null(out);
     capi_snapshot_free(&snap);
@@ -337,7 +305,7 @@ static void test_load_of_a_fifo_is_refused_without_blocking(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        nn_model *out = sentinel_model();
+        nn_model *out = capi_sentinel_model();
         nn_status s;
         alarm(10);
         s = nn_load(&out, path);
@@ -482,9 +450,9 @@ static void test_save_float32_storage_of_a_huge_float64_value_is_non_finite(void
     o.storage = NN_DTYPE_MODEL;
     CAPI_OK(nn_save(m, path, &o));
     {
-        nn_model *l = load_file(path);
+        nn_model *l = capi_load_file(path);
         double q[MAX_PARAMS];
-        assert_int_equal(params_of(l, q), n);
+        assert_int_equal(capi_params_of(l, q, MAX_PARAMS), n);
         assert_true(q[0] == 1e300);
         nn_destroy(l);
     }
@@ -535,9 +503,9 @@ static void test_a_failed_save_keeps_the_previous_file(void **state)
     assert_int_equal(entries_with_prefix(dir, "model.nnm.tmp-"), 0);
     assert_int_equal(entries_with_prefix(dir, ""), 1);
     {
-        nn_model *l = load_file(path);
-        n = params_of(a, pa);
-        assert_int_equal(params_of(l, pl), n);
+        nn_model *l = capi_load_file(path);
+        n = capi_params_of(a, pa, MAX_PARAMS);
+        assert_int_equal(capi_params_of(l, pl, MAX_PARAMS), n);
         assert_memory_equal(pa, pl, n * sizeof(double));
         nn_destroy(l);
     }
@@ -545,9 +513,9 @@ static void test_a_failed_save_keeps_the_previous_file(void **state)
     CAPI_OK(nn_save(b, path, NULL));
     assert_int_equal(entries_with_prefix(dir, ""), 1);
     {
-        nn_model *l = load_file(path);
-        n = params_of(b, pa);
-        assert_int_equal(params_of(l, pl), n);
+        nn_model *l = capi_load_file(path);
+        n = capi_params_of(b, pa, MAX_PARAMS);
+        assert_int_equal(capi_params_of(l, pl, MAX_PARAMS), n);
         assert_memory_equal(pa, pl, n * sizeof(double));
         nn_destroy(l);
     }
@@ -592,7 +560,7 @@ static void test_spiral_float16_v1_file_still_loads_and_predicts(void **state)
     nn_rng *rng;
     (void)state;
 
-    f = load_file(NN_TEST_DATA_DIR "/spiral_float16_v1.nnm");
+    f = capi_load_file(NN_TEST_DATA_DIR "/spiral_float16_v1.nnm");
     CAPI_OK(nn_model_dtype(f, &dtype));
     assert_int_equal(dtype, NN_DTYPE_FLOAT64);
     CAPI_OK(nn_model_layer_count(f, &n));
@@ -630,7 +598,7 @@ static void test_spiral_float16_v1_file_still_loads_and_predicts(void **state)
         desc.layer_sizes = sizes;
         desc.dtype = NN_DTYPE_FLOAT64;
         desc.rng = rng;
-        fresh = sentinel_model();
+        fresh = capi_sentinel_model();
         CAPI_OK(nn_create(&fresh, &desc));
         CAPI_OK(nn_set_device(fresh, NN_DEVICE_REFERENCE, 0));
         o.rng = rng;
@@ -638,11 +606,11 @@ static void test_spiral_float16_v1_file_still_loads_and_predicts(void **state)
         nn_save_options_init(&so);
         so.storage = NN_DTYPE_FLOAT16;
         buf = save_to_buffer(fresh, &so, &size);
-        rounded = load_buffer(buf, size);
+        rounded = capi_load_buffer(buf, size);
         free(buf);
     }
-    n = params_of(f, pf);
-    assert_int_equal(params_of(rounded, pr), n);
+    n = capi_params_of(f, pf, MAX_PARAMS);
+    assert_int_equal(capi_params_of(rounded, pr, MAX_PARAMS), n);
     assert_memory_equal(pf, pr, n * sizeof(double));
     for (d = 0; d < 2; ++d) {
         const nn_device_kind dev = d == 0 ? NN_DEVICE_REFERENCE : NN_DEVICE_AUTO;
