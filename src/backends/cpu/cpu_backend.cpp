@@ -98,27 +98,6 @@ void activate_backward(T *d, const T *h, size_t n, uint32_t act) {
     }
 }
 
-// The small-product path: one block of lanes at a time, its sums kept in registers
-// across k (in order from zero, as the reference adds them), then bias and activation
-// applied before the store (Act 99: the output layer, bias only).
-template <uint32_t Act, typename T>
-void affine_forward_small(T *out, const T *x, const T *W, const T *b, size_t B, size_t I, size_t O) {
-    for (size_t j = 0; j < O; ++j) {
-        T *__restrict o = out + j * B;
-        const T bj = b[j];
-        for (size_t r = 0; r < B; r += kLanes) {
-            T acc[kLanes] = {};
-            for (size_t k = 0; k < I; ++k) {
-                const T w = W[k * O + j];
-                const T *__restrict xk = x + k * B + r;
-                for (size_t l = 0; l < kLanes; ++l) acc[l] += xk[l] * w;
-            }
-            for (size_t l = 0; l < kLanes; ++l)
-                o[r + l] = Act == 99 ? acc[l] + bj : nn::math::activate(Act, acc[l] + bj);
-        }
-    }
-}
-
 // out (O, B) = Wᵀ · x (I, B) + b, then the activation (act < 0: none). B is the
 // padded batch.
 template <typename T>
@@ -128,12 +107,20 @@ void affine_forward(T *out, const T *x, const T *W, const T *b, size_t B, size_t
         for (size_t j = 0; j < O; ++j) bias_activate(out + j * B, b[j], B, act);
         return;
     }
-    switch (act) {
-    case nn::math::kSigmoid: affine_forward_small<nn::math::kSigmoid>(out, x, W, b, B, I, O); break;
-    case nn::math::kRelu: affine_forward_small<nn::math::kRelu>(out, x, W, b, B, I, O); break;
-    case nn::math::kTanh: affine_forward_small<nn::math::kTanh>(out, x, W, b, B, I, O); break;
-    case nn::math::kIdentity: affine_forward_small<nn::math::kIdentity>(out, x, W, b, B, I, O); break;
-    default: affine_forward_small<99>(out, x, W, b, B, I, O); break;  // the output layer
+    // One block of lanes at a time, its sums kept in registers across k (in order
+    // from zero, as the reference adds them).
+    for (size_t j = 0; j < O; ++j) {
+        T *__restrict o = out + j * B;
+        for (size_t r = 0; r < B; r += kLanes) {
+            T acc[kLanes] = {};
+            for (size_t k = 0; k < I; ++k) {
+                const T w = W[k * O + j];
+                const T *__restrict xk = x + k * B + r;
+                for (size_t l = 0; l < kLanes; ++l) acc[l] += xk[l] * w;
+            }
+            for (size_t l = 0; l < kLanes; ++l) o[r + l] = acc[l];
+        }
+        bias_activate(o, b[j], B, act);
     }
 }
 
