@@ -1,4 +1,8 @@
+#define _XOPEN_SOURCE 700 /* mkdtemp, dirent */
 #include "capi_test_util.h"
+
+#include <dirent.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -89,6 +93,37 @@ void capi_probe_inputs(double *x, size_t rows, size_t cols)
 }
 
 /* ---- snapshots ---------------------------------------------------------------- */
+
+char *capi_make_temp_dir(void)
+{
+    char *dir = malloc(64);
+    assert_non_null(dir);
+    strcpy(dir, "/tmp/nn_test_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+int capi_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+    if (d != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) != 0) rmdir(path);
+        }
+        closedir(d);
+    }
+    return rmdir(dir);
+}
+
+void capi_join_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
 
 nn_model *capi_sentinel_model(void)
 {

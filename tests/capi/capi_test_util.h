@@ -76,6 +76,16 @@ void capi_probe_inputs(double *x, size_t rows, size_t cols);
 /* nn_fit_options with the defaults except these four. */
 nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t interval);
 
+/* ---- scratch directories ------------------------------------------------------- */
+
+/* A new directory /tmp/nn_test_XXXXXX (malloc'ed path; free with capi_remove_dir). */
+char *capi_make_temp_dir(void);
+/* Removes the entries of `dir` (files, FIFOs, empty directories) and `dir` itself; returns
+ * 0 when the directory is gone. Best effort, so teardowns can call it after a failure. */
+int capi_remove_dir(const char *dir);
+/* out = dir + "/" + name, asserting it fits. */
+void capi_join_path(char *out, size_t cap, const char *dir, const char *name);
+
 /* ---- loading -------------------------------------------------------------------- */
 
 /* A pointer value that is not NULL, to see that failed loads write NULL to *out. */

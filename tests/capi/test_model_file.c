@@ -30,7 +30,6 @@ static int setup_data(void **state)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-
 /* Round to the nearest IEEE binary16 value, ties to even (NumPy's astype(float16)), and
  * widen back; values beyond the largest finite half are returned as infinity. */
 static double round_f16(double v)
@@ -91,36 +90,11 @@ static nn_device_kind auto_choice(void)
     return NN_DEVICE_REFERENCE;
 }
 
-static char *make_temp_dir(void)
-{
-    char *dir = malloc(64);
-    assert_non_null(dir);
-    strcpy(dir, "/tmp/nn_model_file_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-/* Removes the files in `dir` (flat) and the directory. */
+/* Removes the scratch directory and everything in it, and frees its path. */
 static void remove_temp_dir(char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0) rmdir(path);
-    }
-    closedir(d);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(capi_remove_dir(dir), 0);
     free(dir);
-}
-
-static void join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
 }
 
 /* Number of entries of `dir` other than . and .. */
@@ -173,7 +147,6 @@ static unsigned char *save_to_buffer(nn_model *m, const nn_save_options *o, size
     *size = need;
     return buf;
 }
-
 
 static void predict_scores(nn_model *m, size_t cols, size_t outs, double *scores)
 {
@@ -271,7 +244,7 @@ static void round_trip_case(nn_dtype dtype, nn_dtype storage, size_t net, nn_dev
     capi_snapshot_take(m, &snap);
 
     buf = save_to_buffer(m, &o, &size);
-    join(path, sizeof path, dir, "model.nnm");
+    capi_join_path(path, sizeof path, dir, "model.nnm");
     CAPI_OK(nn_save(m, path, &o));
     capi_snapshot_assert_same(m, &snap); /* saving never changes the model */
     file = read_whole_file(path, &file_size);
@@ -295,7 +268,7 @@ static void round_trip_case(nn_dtype dtype, nn_dtype storage, size_t net, nn_dev
 
 static void round_trips(nn_dtype dtype)
 {
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     size_t s, net, d;
     require_cpu_device();
     for (s = 0; s < 4; ++s)
@@ -378,7 +351,7 @@ static void continue_case(nn_device_kind dev, int via_file, const char *dir)
         nn_save_options o;
         nn_save_options_init(&o); /* include_training_state defaults to 1 */
         assert_int_equal(o.include_training_state, 1);
-        join(path, sizeof path, dir, "a.nnm");
+        capi_join_path(path, sizeof path, dir, "a.nnm");
         CAPI_OK(nn_save(a, path, &o));
         b = capi_load_file(path);
         assert_int_equal(unlink(path), 0);
@@ -414,7 +387,7 @@ static void continue_case(nn_device_kind dev, int via_file, const char *dir)
 
 static void test_training_continues_after_a_load_exactly_as_without_it(void **state)
 {
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     (void)state;
     require_cpu_device();
     continue_case(NN_DEVICE_REFERENCE, 0, dir);

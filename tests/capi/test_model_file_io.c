@@ -24,37 +24,11 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-
-static char *make_temp_dir(void)
-{
-    char *dir = malloc(64);
-    assert_non_null(dir);
-    strcpy(dir, "/tmp/nn_model_file_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    return dir;
-}
-
-/* Removes the entries of `dir` (files, empty directories, FIFOs) and the directory. */
+/* Removes the scratch directory and everything in it, and frees its path. */
 static void remove_temp_dir(char *dir)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0) rmdir(path);
-    }
-    closedir(d);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(capi_remove_dir(dir), 0);
     free(dir);
-}
-
-static void join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < cap);
 }
 
 /* Entries of `dir` other than . and .. whose name starts with `prefix` ("" for all). */
@@ -90,7 +64,6 @@ static unsigned char *save_to_buffer(nn_model *m, const nn_save_options *o, size
     *size = need;
     return buf;
 }
-
 
 /* nn_load must fail with `want` and leave *out NULL (as the header says). */
 #define EXPECT_LOAD_FAILS(want, path)                                                   \
@@ -189,7 +162,7 @@ static void test_metadata_rejects_bad_keys_and_values(void **state)
 static void test_metadata_survives_save_and_load(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 15), *l;
-    char *key = malloc(257), *value = malloc(65537), *dir = make_temp_dir();
+    char *key = malloc(257), *value = malloc(65537), *dir = capi_make_temp_dir();
     char path[512];
     unsigned char *buf;
     size_t size = 0, pass;
@@ -207,7 +180,7 @@ static void test_metadata_survives_save_and_load(void **state)
     CAPI_OK(nn_set_metadata(m, key, value));
     CAPI_OK(nn_set_metadata(m, "gone", "x"));
     CAPI_OK(nn_set_metadata(m, "gone", NULL));
-    join(path, sizeof path, dir, "meta.nnm");
+    capi_join_path(path, sizeof path, dir, "meta.nnm");
     for (pass = 0; pass < 3; ++pass) {
         nn_save_options_init(&o);
         o.storage = pass == 2 ? NN_DTYPE_FLOAT16 : NN_DTYPE_MODEL;
@@ -277,12 +250,12 @@ static void test_save_and_load_reject_null_and_empty_arguments(void **state)
 
 static void test_load_of_missing_file_directory_or_device(void **state)
 {
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     (void)state;
-    join(path, sizeof path, dir, "missing.nnm");
+    capi_join_path(path, sizeof path, dir, "missing.nnm");
     EXPECT_LOAD_FAILS(NN_ERR_IO, path);
-    join(path, sizeof path, dir, "no/such/dir/model.nnm");
+    capi_join_path(path, sizeof path, dir, "no/such/dir/model.nnm");
     EXPECT_LOAD_FAILS(NN_ERR_IO, path);
     EXPECT_LOAD_FAILS(NN_ERR_INVALID_ARGUMENT, dir);
     EXPECT_LOAD_FAILS(NN_ERR_INVALID_ARGUMENT, "/dev/null");
@@ -295,12 +268,12 @@ static void test_load_of_missing_file_directory_or_device(void **state)
  * Run in a child with an alarm so that a hang fails the test instead of stalling it. */
 static void test_load_of_a_fifo_is_refused_without_blocking(void **state)
 {
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     pid_t pid;
     int status = 0;
     (void)state;
-    join(path, sizeof path, dir, "fifo.nnm");
+    capi_join_path(path, sizeof path, dir, "fifo.nnm");
     assert_int_equal(mkfifo(path, 0600), 0);
     pid = fork();
     assert_true(pid >= 0);
@@ -322,13 +295,13 @@ static void test_load_of_a_fifo_is_refused_without_blocking(void **state)
 static void test_save_refuses_a_directory_and_a_device_file(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 21);
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char sub[512];
     struct stat st;
     capi_snapshot snap;
     (void)state;
     capi_snapshot_take(m, &snap);
-    join(sub, sizeof sub, dir, "sub");
+    capi_join_path(sub, sizeof sub, dir, "sub");
     assert_int_equal(mkdir(sub, 0700), 0);
     CAPI_FAIL(NN_ERR_INVALID_ARGUMENT, nn_save(m, sub, NULL));
     assert_int_equal(stat(sub, &st), 0);
@@ -349,7 +322,7 @@ static void test_save_refuses_a_directory_and_a_device_file(void **state)
 static void test_save_rejects_bad_options(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 22);
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     unsigned char buf[8192];
     size_t size = 0;
@@ -357,7 +330,7 @@ static void test_save_rejects_bad_options(void **state)
     capi_snapshot snap;
     (void)state;
     capi_snapshot_take(m, &snap);
-    join(path, sizeof path, dir, "model.nnm");
+    capi_join_path(path, sizeof path, dir, "model.nnm");
 
     nn_save_options_init(&o);
     o.struct_size = 0;
@@ -391,12 +364,12 @@ static void test_save_rejects_bad_options(void **state)
 static void test_save_float16_overflow_is_non_finite_and_writes_nothing(void **state)
 {
     const double bad[] = {1e5, -1e5, 65520.0};
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     size_t i, n = 0, size = 0;
     nn_save_options o;
     (void)state;
-    join(path, sizeof path, dir, "model.nnm");
+    capi_join_path(path, sizeof path, dir, "model.nnm");
     nn_save_options_init(&o);
     o.storage = NN_DTYPE_FLOAT16;
     for (i = 0; i < 2 * 3; ++i) {
@@ -427,14 +400,14 @@ static void test_save_float16_overflow_is_non_finite_and_writes_nothing(void **s
 static void test_save_float32_storage_of_a_huge_float64_value_is_non_finite(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT64, 24);
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     double p[MAX_PARAMS];
     size_t n = 0, size = 0;
     nn_save_options o;
     capi_snapshot snap;
     (void)state;
-    join(path, sizeof path, dir, "model.nnm");
+    capi_join_path(path, sizeof path, dir, "model.nnm");
     CAPI_OK(nn_param_count(m, &n));
     CAPI_OK(nn_get_params(m, p, MAX_PARAMS));
     p[0] = 1e300;
@@ -471,14 +444,14 @@ static void test_a_failed_save_keeps_the_previous_file(void **state)
     static const size_t sizes[] = {20, 50, 10};
     nn_model *a = capi_model(NN_DTYPE_FLOAT64, sizes, 3, 30);
     nn_model *b = capi_model(NN_DTYPE_FLOAT64, sizes, 3, 31);
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     double pa[MAX_PARAMS], pl[MAX_PARAMS];
     size_t n, size_b = 0;
     pid_t pid;
     int status = 0;
     (void)state;
-    join(path, sizeof path, dir, "model.nnm");
+    capi_join_path(path, sizeof path, dir, "model.nnm");
     CAPI_OK(nn_save(a, path, NULL));
     CAPI_OK(nn_save_to_buffer(b, NULL, 0, &size_b, NULL));
     assert_true(size_b > 4 * 300);
@@ -527,12 +500,12 @@ static void test_a_failed_save_keeps_the_previous_file(void **state)
 static void test_save_into_a_missing_directory_is_an_io_error(void **state)
 {
     nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 32);
-    char *dir = make_temp_dir();
+    char *dir = capi_make_temp_dir();
     char path[512];
     capi_snapshot snap;
     (void)state;
     capi_snapshot_take(m, &snap);
-    join(path, sizeof path, dir, "absent/model.nnm");
+    capi_join_path(path, sizeof path, dir, "absent/model.nnm");
     CAPI_FAIL(NN_ERR_IO, nn_save(m, path, NULL));
     assert_int_equal(entries_with_prefix(dir, ""), 0);
     capi_snapshot_assert_same(m, &snap);

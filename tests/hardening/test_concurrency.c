@@ -25,7 +25,8 @@
 
 #include <nn/nn.h>
 
-#include <dirent.h>
+#include "capi_test_util.h" /* capi_remove_dir */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -50,21 +51,9 @@ static char g_dir[64];
 
 static int remove_temp_dir(void **state)
 {
-    DIR *d;
-    struct dirent *ent;
     (void)state;
     if (g_dir[0] == '\0') return 0;
-    d = opendir(g_dir);
-    if (d != NULL) {
-        while ((ent = readdir(d)) != NULL) {
-            char path[sizeof g_dir + 256];
-            if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-            snprintf(path, sizeof path, "%s/%s", g_dir, ent->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(g_dir);
+    capi_remove_dir(g_dir);
     g_dir[0] = '\0';
     return 0;
 }
