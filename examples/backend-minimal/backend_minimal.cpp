@@ -305,6 +305,11 @@ const nn_backend_iface kMinimalIface = {
     .data_upload = minimal_data_upload,
     .train_steps = minimal_train_steps,
     .predict = minimal_predict,
+    // The optimizer-state members are left out (NULL): libnn then trains this backend
+    // with plain SGD only, and refuses other optimizers, clipping, weight decay and
+    // class weights on it with NN_ERR_UNSUPPORTED.
+    .optimizer_state_write = nullptr,
+    .optimizer_state_read = nullptr,
 };
 
 }  // namespace

@@ -18,10 +18,19 @@
  *   memory the caller must free; results are written into caller buffers whose
  *   capacity (in elements) is passed beside them.
  * - Option and result structs start with `struct_size`; fill them with their `_init`
- *   function and change the fields you need. Fields are only ever appended; this first
- *   release accepts exactly its own sizes, later ones will accept these sizes too.
+ *   function and change the fields you need. Fields are only ever appended: a library
+ *   accepts its own sizes and those of every earlier release (0.2 accepts 0.1's
+ *   ::nn_fit_options and ::nn_fit_report, whose fields end before `optimizer` and
+ *   `stopped_early`; the fields they lack take their defaults or are not written). An
+ *   `_init` function fills the struct of the library's own version, so a program must be
+ *   compiled against the header of the library it runs with, or a newer one (an FFI
+ *   caller that lays out an older struct itself should fill it without `_init`).
  * - Threads: different handles may be used from different threads at the same time.
- *   One handle (::nn_model, ::nn_rng) must be used by one thread at a time.
+ *   On one handle, each function says what it allows: a *reader* of a model may run
+ *   beside other readers of the same model; a *writer* needs the model alone. A call that
+ *   breaks this — from another thread, or from inside the model's own progress callback —
+ *   is detected and gets ::NN_ERR_BUSY, with nothing changed; only destroying a handle
+ *   while it is in use cannot be detected.
  * - Matrices are dense and row-major: element (r, c) of an R×C matrix is at r*C + c.
  */
 #ifndef NN_NN_H
@@ -49,7 +58,7 @@ extern "C" {
  *  catch a header/library mismatch. The shared library's SONAME carries the major.
  *  @{ */
 #define NN_VERSION_MAJOR 0
-#define NN_VERSION_MINOR 1
+#define NN_VERSION_MINOR 2
 #define NN_VERSION_PATCH 0
 /** The version as one integer, major*10000 + minor*100 + patch. */
 #define NN_VERSION_NUMBER (NN_VERSION_MAJOR * 10000 + NN_VERSION_MINOR * 100 + NN_VERSION_PATCH)
@@ -75,6 +84,9 @@ typedef enum nn_status {
     NN_ERR_IO = 15,                  /**< A file could not be opened, read, written, flushed or renamed; the message has the system's reason. Nothing was changed. */
     NN_ERR_CORRUPT = 16,             /**< Bytes that are not a valid libnn model: wrong magic, truncated, checksum mismatch, impossible sizes, non-finite parameters. */
     NN_ERR_VERSION = 17,             /**< A model file of a format version newer than this library reads. */
+    NN_ERR_CANCELLED = 18,           /**< The progress callback asked ::nn_fit to stop. Unlike other failures, the training done before is kept: the model holds the weights of the last completed step and its histories up to it. */
+    NN_ERR_DIVERGED = 19,            /**< Training produced a non-finite loss (too large a learning rate). ::nn_fit stopped before that step's update: the model keeps the weights the step started from and its histories up to the step before. */
+    NN_ERR_BUSY = 20,                /**< The model or stream is in use by another call right now (another thread, or the model's own progress callback); nothing was done. */
     NN_STATUS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_status;
 
@@ -138,6 +150,29 @@ typedef enum nn_output {
     NN_OUTPUT_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_output;
 
+/** Update rule of ::nn_fit, as the book's `common/optimizer.py` (BOOK-CH01.md §5), with
+ *  `p` a parameter, `g` its gradient and `eps` ::nn_fit_options::epsilon (the book's 1e-7).
+ *  State starts at zero and lives beside the parameters, on their device. */
+typedef enum nn_optimizer {
+    NN_OPTIMIZER_SGD = 0,      /**< `p -= lr·g`. */
+    NN_OPTIMIZER_MOMENTUM = 1, /**< `v = momentum·v − lr·g; p += v`. */
+    NN_OPTIMIZER_NESTEROV = 2, /**< `v *= m; v −= lr·g; p += m·m·v; p −= (1 + m)·lr·g`, m the momentum. */
+    NN_OPTIMIZER_ADAGRAD = 3,  /**< `h += g·g; p −= lr·g / (sqrt(h) + eps)`. */
+    NN_OPTIMIZER_RMSPROP = 4,  /**< `h *= d; h += (1 − d)·g·g; p −= lr·g / (sqrt(h) + eps)`, d the decay rate. */
+    /** Per step t (counted over the model's life): `lr_t = lr·sqrt(1 − β2^t) / (1 − β1^t)`;
+     *  `m += (1 − β1)(g − m); v += (1 − β2)(g² − v); p −= lr_t·m / (sqrt(v) + eps)`: the
+     *  book's form, with the bias correction folded into the step size. */
+    NN_OPTIMIZER_ADAM = 5,
+    NN_OPTIMIZER_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
+} nn_optimizer;
+
+/** Why the progress callback is being called. */
+typedef enum nn_progress_event {
+    NN_PROGRESS_REPORT = 0,    /**< A loss record was just taken (every `report_interval` steps). */
+    NN_PROGRESS_EPOCH_END = 1, /**< An epoch ended (after its validation, when there is one). */
+    NN_PROGRESS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int. */
+} nn_progress_event;
+
 /** Opaque model handle. */
 typedef struct nn_model nn_model;
 
@@ -149,18 +184,22 @@ typedef struct nn_rng nn_rng;
  *  @{ */
 
 /** Writes the library's run-time version. Any out pointer may be NULL.
- *  Never fails. */
+ *  Never fails.
+ *  Threads: any thread, any time. */
 NN_API void nn_version(int *out_major, int *out_minor, int *out_patch);
 
-/** The run-time version as "MAJOR.MINOR.PATCH"; static storage. */
+/** The run-time version as "MAJOR.MINOR.PATCH"; static storage.
+ *  Threads: any thread, any time. */
 NN_API const char *nn_version_string(void);
 
 /** A static, never-NULL English name for a status code ("NN_ERR_SHAPE_MISMATCH:
- *  shape mismatch"); unknown codes give "unknown status". */
+ *  shape mismatch"); unknown codes give "unknown status".
+ *  Threads: any thread, any time. */
 NN_API const char *nn_status_string(nn_status status);
 
 /** The message of the last failed call on this thread, or "" if none failed yet.
- *  The text stays valid until the next failing call on the same thread. */
+ *  The text stays valid until the next failing call on the same thread.
+ *  Threads: any thread; each thread has its own message. */
 NN_API const char *nn_last_error_message(void);
 
 /** @} */
@@ -173,31 +212,38 @@ NN_API const char *nn_last_error_message(void);
  *  @{ */
 
 /** Creates a stream seeded as `np.random.seed(seed)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `out` is NULL; ::NN_ERR_OUT_OF_MEMORY. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `out` is NULL; ::NN_ERR_OUT_OF_MEMORY.
+ *  Threads: any thread, any time. */
 NN_API nn_status nn_rng_create(nn_rng **out, uint32_t seed);
 
-/** Destroys a stream. NULL is a no-op. */
+/** Destroys a stream. NULL is a no-op.
+ *  Threads: no other call may be using `rng` or run after this on it. */
 NN_API void nn_rng_destroy(nn_rng *rng);
 
 /** Reseeds as `np.random.seed(seed)` (also clears the cached gaussian).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed);
 
 /** Reseeds as `np.random.seed([key[0], …, key[n-1]])` (MT19937 init_by_array).
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` or `key` is NULL;
- *          ::NN_ERR_INVALID_ARGUMENT if `n` is 0. */
+ *          ::NN_ERR_INVALID_ARGUMENT if `n` is 0.
+ *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n);
 
 /** Fills `out[0..n)` with standard normal draws, as `np.random.randn(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n);
 
 /** Fills `out[0..n)` with uniform draws in [0, 1), as `np.random.rand(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n);
 
 /** Writes a random permutation of 0..n-1, as `np.random.permutation(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n);
 
 /** @} */
@@ -221,7 +267,8 @@ NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n);
  *  @param seed        used only when `rng` is NULL.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT if a count is 0;
  *          ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_BUFFER_TOO_SMALL. Nothing is drawn on failure.
- */
+
+ *  Threads: any thread; uses `rng` exclusively when given. */
 NN_API nn_status nn_dataset_spiral(double *out_x, size_t x_capacity,
                                    int32_t *out_labels, size_t labels_capacity,
                                    size_t points_per_class, size_t n_classes,
@@ -249,7 +296,8 @@ typedef struct nn_model_desc {
 } nn_model_desc;
 
 /** Fills `desc` with the defaults above (layer sizes empty).
- *  Does nothing if `desc` is NULL. */
+ *  Does nothing if `desc` is NULL.
+ *  Threads: any thread, any time. */
 NN_API void nn_model_desc_init(nn_model_desc *desc);
 
 /** Creates a model. Initial weights are drawn layer by layer, each W in row-major
@@ -260,43 +308,71 @@ NN_API void nn_model_desc_init(nn_model_desc *desc);
  *          1024, a zero size, an unknown enum, a softmax model with fewer than 2 outputs);
  *          ::NN_ERR_BAD_HYPERPARAMETER (init_std not finite or negative);
  *          ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is set to NULL
- *          and `desc->rng` has not been drawn from. */
+ *          and `desc->rng` has not been drawn from.
+ *  Threads: any thread; uses `desc->rng` exclusively when given. */
 NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc);
 
-/** Destroys a model and frees its device memory. NULL is a no-op. */
+/** Destroys a model and frees its device memory. NULL is a no-op.
+ *  Threads: no other call may be using `model` or run on it after this (not detectable). */
 NN_API void nn_destroy(nn_model *model);
 
 /** Number of entries of the model's layer-size list (depth + 1).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: any thread, any time while the model exists (the value never changes). */
 NN_API nn_status nn_model_layer_count(const nn_model *model, size_t *out_count);
 
 /** Copies the layer sizes (input, hidden…, output).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL.
+ *  Threads: any thread, any time while the model exists (the value never changes). */
 NN_API nn_status nn_model_layer_sizes(const nn_model *model, size_t *out_sizes, size_t capacity);
 
-/** The model's compute dtype. @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+/** The model's compute dtype. @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: any thread, any time while the model exists (the value never changes). */
 NN_API nn_status nn_model_dtype(const nn_model *model, nn_dtype *out_dtype);
 
 /** Total number of parameters (weights and biases of every layer).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: any thread, any time while the model exists (the value never changes). */
 NN_API nn_status nn_param_count(const nn_model *model, size_t *out_count);
 
 /** Copies every parameter, as doubles, in the model's one flat layout: for each layer
  *  in order, W (in × out, row-major) then b (out). For the book's 2-10-3 net that is
  *  W1 (20), b1 (10), W2 (30), b2 (3).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL; ::NN_ERR_BACKEND. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_BUFFER_TOO_SMALL; ::NN_ERR_BACKEND.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capacity);
 
 /** Replaces every parameter (same layout as ::nn_get_params), rounding to the model's
  *  dtype. @p count must equal ::nn_param_count.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_SHAPE_MISMATCH; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BACKEND. */
+ *          ::NN_ERR_BACKEND.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t count);
 
 /** @} */
 /* ------------------------------------------------------------------------- */
 /** @name Training
  *  @{ */
+
+/** What the progress callback receives. Valid only during the call. */
+typedef struct nn_progress {
+    size_t struct_size;        /**< sizeof(nn_progress) of the library. */
+    nn_progress_event event;   /**< Why this call. */
+    uint64_t epoch;            /**< 1-based epoch, counted over the model's life (as the loss records). */
+    uint64_t iteration;        /**< 1-based step within the epoch; steps_per_epoch at ::NN_PROGRESS_EPOCH_END. */
+    uint64_t steps_per_epoch;  /**< Steps in one epoch. */
+    double loss;               /**< REPORT: the record's loss (mean since the previous record).
+                                    EPOCH_END: the epoch's mean training loss. */
+    double val_loss;           /**< Validation loss of the latest validated epoch; NaN when there is none yet. */
+    double val_accuracy;       /**< Its accuracy; NaN when there is none or for regression. */
+    double elapsed_seconds;    /**< Since this ::nn_fit call started. */
+} nn_progress;
+
+/** Progress callback of ::nn_fit. Return 0 to go on; any other value stops the fit at
+ *  this step boundary with ::NN_ERR_CANCELLED (the work done so far is kept). It runs on
+ *  the thread that called ::nn_fit and must not use the model being trained (other
+ *  handles are fine). */
+typedef int (*nn_progress_fn)(const nn_progress *progress, void *user);
 
 /** Training options. Defaults follow the book's `Trainer.fit` and `SGD`. */
 typedef struct nn_fit_options {
@@ -306,45 +382,125 @@ typedef struct nn_fit_options {
                                  shuffled data (rows mod batch_size) is dropped, as the book's
                                  Trainer does. A batch size above the number of rows trains on all
                                  rows as one batch (the book would run no step at all). */
-    double learning_rate;   /**< SGD step; default 0.01. Must be finite and > 0. */
+    double learning_rate;   /**< The optimizer's `lr`; default 0.01 (the book's default for every
+                                 optimizer but Adam, whose is 0.001: set it). Must be finite and > 0. */
     int shuffle;            /**< Non-zero (default): permute the current row order at the start of
                                  every epoch, compounding as the book does (`x = x[perm]`). */
     size_t report_interval; /**< The Trainer's `eval_interval`, default 20: a loss record is kept
                                  whenever the 0-based step index within an epoch is a multiple of it.
                                  0 keeps none. */
-    nn_rng *rng;            /**< Optional stream for the shuffle; NULL uses the model's own stream.
-                                 Not kept after ::nn_fit returns. */
+    nn_rng *rng;            /**< Optional stream for the shuffle and the validation split; NULL uses
+                                 the model's own stream. Not kept after ::nn_fit returns. */
+
+    /* ---- the optimizer ---- */
+    nn_optimizer optimizer; /**< Default ::NN_OPTIMIZER_SGD. Its state persists across ::nn_fit calls
+                                 while the optimizer stays the same (the book's Trainer keeps its
+                                 optimizer); another optimizer, or ::nn_reset_optimizer, starts from zero. */
+    double momentum;        /**< Momentum and Nesterov: default 0.9; in [0, 1). */
+    double decay_rate;      /**< RMSprop: default 0.99; in (0, 1). */
+    double beta1;           /**< Adam: default 0.9; in (0, 1). */
+    double beta2;           /**< Adam: default 0.999; in (0, 1). */
+    double epsilon;         /**< AdaGrad, RMSprop and Adam: default 1e-7 (the book's); finite and > 0.
+                                 These five are checked whichever optimizer is chosen. */
+
+    /* ---- regularisation ---- */
+    /** Gradient clipping by global norm, as the book's `clip_grads(grads, max_grad)`: with
+     *  `total` the L2 norm over every gradient, all gradients are scaled by
+     *  `max_grad_norm / (total + 1e-6)` when that is below 1. Default 0: no clipping. */
+    double max_grad_norm;
+    /** L2 weight decay λ ≥ 0 (default 0): `λ·W` is added to the gradient of every weight
+     *  matrix (not the biases) before clipping, as the book's `weight_decay_lambda`. The
+     *  reported losses are the data loss, without the ½λΣW² term. */
+    double weight_decay;
+    /** Optional per-class loss weights (softmax models): `n_class_weights` must equal the
+     *  number of outputs, each finite and ≥ 0, not all 0. Row r's loss term and gradient
+     *  are multiplied by `class_weights[class of r]`; the batch mean still divides by the
+     *  batch size (so weights all 1 are the unweighted loss). NULL (default): no weights.
+     *  Validation figures are unweighted. Copied; not kept. */
+    const double *class_weights;
+    size_t n_class_weights; /**< Entries in `class_weights`. */
+
+    /* ---- validation and early stopping ---- */
+    /** Optional validation inputs: `val_rows` × `val_cols` values of `val_x_dtype`.
+     *  When given, the loss and accuracy on them are computed after every epoch and kept
+     *  in the epoch history, and `validation_fraction` is ignored. Default NULL; with it
+     *  NULL, `val_rows` must be 0 and `val_targets` NULL. */
+    const void *val_x;
+    nn_dtype val_x_dtype;          /**< Element type of `val_x`. */
+    size_t val_rows;               /**< Rows of `val_x` and `val_targets` (> 0 when val_x is set). */
+    size_t val_cols;               /**< Columns of `val_x`: the model's input size. */
+    const void *val_targets;       /**< Validation targets, laid out as `val_target_type` says. */
+    nn_target_type val_target_type; /**< As ::nn_fit's `target_type`. */
+    size_t val_target_cols;        /**< As ::nn_fit's `target_cols`. */
+    /** When `val_x` is NULL: the fraction of the training rows held out for validation, in
+     *  [0, 1); 0 (default) holds none out. One permutation of the rows is drawn from the
+     *  fit's stream before training; its first `ceil(fraction · rows)` entries are the
+     *  held-out rows and the rest, in that order, the training rows. At least one row
+     *  must remain for training. */
+    double validation_fraction;
+    /** Non-zero: stop when the monitored loss — the validation loss when there is a
+     *  validation set, else the epoch's mean training loss — has not improved on its best
+     *  by more than `min_delta` for `patience` epochs in a row. The best is the last value
+     *  that counted as an improvement. Default 0. */
+    int early_stopping;
+    int32_t patience;       /**< Epochs without improvement before stopping; default 10; ≥ 0 (0 stops at
+                                 the first epoch that does not improve). Checked even when early
+                                 stopping is off. */
+    double min_delta;       /**< Least decrease that counts as an improvement; default 0; finite and ≥ 0. */
+    /** With early stopping: non-zero (default) puts back the weights of the best epoch when
+     *  the call ends, whether it stopped early or ran all its epochs (not when it ends with
+     *  ::NN_ERR_CANCELLED or ::NN_ERR_DIVERGED). */
+    int restore_best;
+
+    /* ---- progress ---- */
+    nn_progress_fn progress; /**< Optional callback, called at every loss record and at every epoch's end. */
+    void *progress_user;     /**< Passed to `progress` unchanged. */
 } nn_fit_options;
 
-/** Fills `options` with the defaults. Does nothing if `options` is NULL. */
+/** Fills `options` with the defaults. Does nothing if `options` is NULL.
+ *  Threads: any thread, any time. */
 NN_API void nn_fit_options_init(nn_fit_options *options);
 
-/** Summary of one ::nn_fit call. */
+/** Summary of one ::nn_fit call. Also written when the call ends with ::NN_ERR_CANCELLED
+ *  or ::NN_ERR_DIVERGED, describing the training that was kept. */
 typedef struct nn_fit_report {
     size_t struct_size;     /**< Set by ::nn_fit_report_init; the library writes only that much. */
     size_t epochs_run;      /**< Epochs completed in this call. */
     size_t steps_run;       /**< Optimizer steps in this call. */
-    size_t steps_per_epoch; /**< rows / batch_size. */
-    double final_loss;      /**< Mean training loss over the last epoch of this call. */
+    size_t steps_per_epoch; /**< rows / batch_size (rows after any validation split). */
+    double final_loss;      /**< Mean training loss over the last completed epoch of this call (NaN if none). */
     double seconds;         /**< Wall time of the training loop. */
     nn_device_kind device_kind; /**< The device that trained. */
     int device_index;       /**< Its index. */
+    int stopped_early;      /**< Non-zero when early stopping ended the call. */
+    uint64_t best_epoch;    /**< With early stopping: the (life-long, 1-based) epoch of the best monitored loss, 0 if none. */
+    double best_loss;       /**< That best monitored loss; NaN without early stopping. */
+    double final_val_loss;  /**< Validation loss after the last completed epoch; NaN without validation. */
+    double final_val_accuracy; /**< Its accuracy; NaN without validation or for regression. */
 } nn_fit_report;
 
-/** Prepares a report struct for ::nn_fit. Does nothing if `report` is NULL. */
+/** Prepares a report struct for ::nn_fit. Does nothing if `report` is NULL.
+ *  Threads: any thread, any time. */
 NN_API void nn_fit_report_init(nn_fit_report *report);
 
-/** Trains the model with minibatch SGD, as the book's `Trainer.fit`.
+/** Trains the model, as the book's `Trainer.fit`.
  *
  *  Each epoch permutes the current row order (compounding), runs rows/batch_size steps
- *  of forward, backward and `p -= lr·g`, and appends the epoch's mean loss to the
- *  epoch history; loss records follow `report_interval` (see ::nn_get_loss_history).
- *  Like the book's Trainer, histories and the epoch counter persist across calls (use
- *  ::nn_reset_history), while the running loss sum restarts with each call.
+ *  of forward, backward, weight decay, clipping and the optimizer's update, and appends
+ *  the epoch's mean loss (and validation figures) to the epoch history; loss records
+ *  follow `report_interval` (see ::nn_get_loss_history). Like the book's Trainer, the
+ *  histories, the epoch counter and the optimizer state persist across calls (use
+ *  ::nn_reset_history and ::nn_reset_optimizer), while the running loss sum and the row
+ *  order restart with each call.
  *
- *  Training that diverges (too large a learning rate) is not an error: the call
- *  completes, and the histories and ::nn_fit_report::final_loss show NaN or infinity.
- *  Check them before trusting the parameters.
+ *  Training that diverges stops at the first step whose loss is not finite, with
+ *  ::NN_ERR_DIVERGED: that step's update is not applied. A progress callback that returns
+ *  non-zero stops the call with ::NN_ERR_CANCELLED after the step (or at the epoch end) it
+ *  was called for; a cancel at the record of an epoch's last step completes that epoch
+ *  without its ::NN_PROGRESS_EPOCH_END call. In both cases the completed training is kept,
+ *  `out_report` describes it, and an interrupted epoch is not counted. (Should a parameter
+ *  overflow while the loss stays finite, the call also ends with ::NN_ERR_DIVERGED, but
+ *  keeps nothing: the model is as before the call, as after any other failure.)
  *
  *  @param model        the model to train.
  *  @param x            rows × cols inputs of type `x_dtype`; converted to the model dtype.
@@ -359,14 +515,22 @@ NN_API void nn_fit_report_init(nn_fit_report *report);
  *  @param out_report   NULL, or a report prepared by ::nn_fit_report_init.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
  *          ::NN_ERR_STRUCT_SIZE; ::NN_ERR_SHAPE_MISMATCH (cols ≠ input size, target_cols
- *          wrong); ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, or so many that their history could not fit
- *          in memory; batch size 0; learning rate not finite, ≤ 0, or not representable in
- *          the model's dtype); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *          wrong, validation set of the wrong width, class-weight count ≠ outputs);
+ *          ::NN_ERR_LABEL_OUT_OF_RANGE; ::NN_ERR_NON_FINITE (in the training or validation
+ *          data); ::NN_ERR_BAD_HYPERPARAMETER (epochs 0, or so many that their history could
+ *          not fit in memory; batch size 0; learning rate not finite, ≤ 0, or not
+ *          representable in the model's dtype; momentum outside [0, 1); decay rate, β1 or
+ *          β2 outside (0, 1); epsilon ≤ 0; max_grad_norm or weight_decay negative or not
+ *          finite; class weights negative, not finite or all 0, or given to a regression
+ *          model; validation_fraction outside [0, 1) or leaving no row on a side; patience
+ *          < 0; min_delta negative); ::NN_ERR_UNSUPPORTED (an option the model's backend
+ *          cannot run); ::NN_ERR_SIZE_OVERFLOW; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND;
+ *          ::NN_ERR_CANCELLED; ::NN_ERR_DIVERGED.
  *          All argument checks happen before any change: on a failed check the model,
  *          its histories and `options->rng` are untouched. If a backend fails midway,
- *          the parameters, histories and stream are restored to what they were.
- *  Not thread-safe for one model. */
+ *          the parameters, optimizer state, histories and stream are restored to what
+ *          they were.
+ *  Threads: a writer of `model` for the whole call, including its progress callback (a call on `model` from the callback gets ::NN_ERR_BUSY); uses `options->rng` exclusively. */
 NN_API nn_status nn_fit(nn_model *model,
                         const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
                         const void *targets, nn_target_type target_type, size_t target_cols,
@@ -382,19 +546,44 @@ typedef struct nn_loss_record {
 
 /** Copies the loss records (oldest first). Writes min(capacity, count) records and the
  *  total count to `*out_count`; `out` may be NULL when `capacity` is 0 (a size query).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out,
                                      size_t capacity, size_t *out_count);
 
 /** Copies the mean training loss of each completed epoch (the book's custom loop's
  *  printed value), with the same contract as ::nn_get_loss_history.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_epoch_losses(const nn_model *model, double *out,
                                      size_t capacity, size_t *out_count);
 
-/** Clears both histories and the epoch counter (a fresh Trainer).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+/** One epoch of the epoch history. */
+typedef struct nn_epoch_record {
+    uint64_t epoch;       /**< 1-based epoch, counted over the model's life. */
+    double loss;          /**< Mean training loss of its steps (the book's custom loop's printed value). */
+    double val_loss;      /**< Validation loss after it; NaN when the fit had no validation set. */
+    double val_accuracy;  /**< Validation accuracy; NaN without validation or for regression. */
+} nn_epoch_record;
+
+/** Copies the epoch history (oldest first), with the same contract as
+ *  ::nn_get_loss_history.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
+NN_API nn_status nn_get_epoch_history(const nn_model *model, nn_epoch_record *out,
+                                      size_t capacity, size_t *out_count);
+
+/** Clears both histories and the epoch counter (a fresh Trainer). The optimizer state
+ *  is kept; see ::nn_reset_optimizer.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_reset_history(nn_model *model);
+
+/** Drops the optimizer state (moments, accumulated squares, Adam's step count), so that
+ *  the next ::nn_fit starts its optimizer from zero (a fresh optimizer object).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
+NN_API nn_status nn_reset_optimizer(nn_model *model);
 
 /** @} */
 /* ------------------------------------------------------------------------- */
@@ -406,13 +595,15 @@ NN_API nn_status nn_reset_history(nn_model *model);
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (rows 0, bad enum);
  *          ::NN_ERR_SHAPE_MISMATCH; ::NN_ERR_NON_FINITE; ::NN_ERR_BUFFER_TOO_SMALL;
  *          ::NN_ERR_UNSUPPORTED (probabilities of a regression model); ::NN_ERR_SIZE_OVERFLOW;
- *          ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND. */
+ *          ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *  Threads: a writer of `model` (it uses the model's workspace): concurrent calls on one model, even two predictions, get ::NN_ERR_BUSY; give each thread its own model (::nn_save_to_buffer / ::nn_load_from_buffer clone one). */
 NN_API nn_status nn_predict(nn_model *model,
                             const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
                             nn_output what, void *out, nn_dtype out_dtype, size_t out_capacity);
 
 /** Writes the predicted class (first maximal score) of each row to `out_classes`.
- *  @return as ::nn_predict. */
+ *  @return as ::nn_predict.
+ *  Threads: a writer of `model` (it uses the model's workspace): concurrent calls on one model, even two predictions, get ::NN_ERR_BUSY; give each thread its own model (::nn_save_to_buffer / ::nn_load_from_buffer clone one). */
 NN_API nn_status nn_predict_classes(nn_model *model,
                                     const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
                                     int32_t *out_classes, size_t out_capacity);
@@ -420,7 +611,8 @@ NN_API nn_status nn_predict_classes(nn_model *model,
 /** Mean loss over all rows (one batch, the training loss formula) and accuracy (the
  *  fraction of rows whose first maximal score is the target class; NaN for regression).
  *  Either out pointer may be NULL, not both.
- *  @return as ::nn_fit without the hyperparameter codes. */
+ *  @return as ::nn_fit without the hyperparameter codes.
+ *  Threads: a writer of `model` (it uses the model's workspace): concurrent calls on one model, even two predictions, get ::NN_ERR_BUSY; give each thread its own model (::nn_save_to_buffer / ::nn_load_from_buffer clone one). */
 NN_API nn_status nn_evaluate(nn_model *model,
                              const void *x, nn_dtype x_dtype, size_t rows, size_t cols,
                              const void *targets, nn_target_type target_type, size_t target_cols,
@@ -445,10 +637,13 @@ typedef struct nn_save_options {
      *  that would round beyond ±65504 cannot be stored, and ::nn_save refuses it. */
     nn_dtype storage;
     int include_training_state; /**< Non-zero (default): also store the epoch counter, the
-                                     model's own stream and both histories. */
+                                     model's own stream, both histories (with the validation
+                                     figures) and the optimizer state, so that training goes on
+                                     after ::nn_load exactly as without the round trip. */
 } nn_save_options;
 
-/** Fills `options` with the defaults. Does nothing if `options` is NULL. */
+/** Fills `options` with the defaults. Does nothing if `options` is NULL.
+ *  Threads: any thread, any time. */
 NN_API void nn_save_options_init(nn_save_options *options);
 
 /** Writes the model to `path`, atomically: the bytes go to a temporary file in the same
@@ -460,43 +655,51 @@ NN_API void nn_save_options_init(nn_save_options *options);
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT
  *          (storage not a float type, empty path, `path` names something other than a
  *          regular file); ::NN_ERR_NON_FINITE (a parameter is NaN or infinite, or overflows
- *          float16); ::NN_ERR_IO; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
- *  The model is never changed. */
+ *          float16; or, with the training state, an optimizer state value is not finite);
+ *          ::NN_ERR_IO; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
+ *  The model is never changed.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_save(nn_model *model, const char *path, const nn_save_options *options);
 
 /** Writes the model into caller memory. With `out` NULL (and any `capacity`) it only
  *  stores the size the bytes need in `*out_size`; otherwise it writes them if `capacity`
  *  suffices and stores their size.
  *  @return as ::nn_save without ::NN_ERR_IO, plus ::NN_ERR_BUFFER_TOO_SMALL (`*out_size`
- *          then holds the size needed). */
+ *          then holds the size needed).
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_save_to_buffer(nn_model *model, void *out, size_t capacity, size_t *out_size,
                                    const nn_save_options *options);
 
 /** Reads a model written by ::nn_save (by this or any earlier version of libnn). Every
  *  field is checked — magic, version, checksum, sizes (nothing is allocated from an
  *  unchecked field), enums, finiteness — before a model is built. The model starts on
- *  ::NN_DEVICE_AUTO's choice, in the compute dtype it was saved from; float16 values are
- *  widened exactly.
+ *  ::NN_DEVICE_AUTO's choice (or the reference, when the file holds optimizer state and
+ *  AUTO's plugin cannot hold it), in the compute dtype it was saved from; float16 values
+ *  are widened exactly.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (empty path, not a
  *          regular file); ::NN_ERR_IO (missing, unreadable); ::NN_ERR_CORRUPT;
- *          ::NN_ERR_VERSION; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is NULL. */
+ *          ::NN_ERR_VERSION; ::NN_ERR_OUT_OF_MEMORY. On failure `*out` is NULL.
+ *  Threads: any thread, any time. */
 NN_API nn_status nn_load(nn_model **out, const char *path);
 
 /** Reads a model from `size` bytes at `data` (see ::nn_load).
- *  @return as ::nn_load without ::NN_ERR_IO. */
+ *  @return as ::nn_load without ::NN_ERR_IO.
+ *  Threads: any thread, any time. */
 NN_API nn_status nn_load_from_buffer(nn_model **out, const void *data, size_t size);
 
 /** Sets a metadata string kept with the model and saved with it (UTF-8 or any bytes
  *  without NUL; keys up to 256 bytes, values up to 65536). A NULL `value` removes the key.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER (`model`, `key`); ::NN_ERR_INVALID_ARGUMENT
- *          (empty or too long key, too long value); ::NN_ERR_OUT_OF_MEMORY. */
+ *          (empty or too long key, too long value); ::NN_ERR_OUT_OF_MEMORY.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_set_metadata(nn_model *model, const char *key, const char *value);
 
 /** Copies the metadata value of `key`, NUL-terminated, into `out` (`capacity` bytes) and
  *  its length without the NUL into `*out_length`. With `out` NULL only the length is
  *  stored (a size query).
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (no such key);
- *          ::NN_ERR_BUFFER_TOO_SMALL (`*out_length` still set). */
+ *          ::NN_ERR_BUFFER_TOO_SMALL (`*out_length` still set).
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_metadata(const nn_model *model, const char *key, char *out, size_t capacity,
                                  size_t *out_length);
 
@@ -521,27 +724,34 @@ typedef struct nn_device_info {
 } nn_device_info;
 
 /** Prepares an info struct for ::nn_device_get and ::nn_get_device (sets struct_size).
- *  Does nothing if `info` is NULL. */
+ *  Does nothing if `info` is NULL.
+ *  Threads: any thread, any time. */
 NN_API void nn_device_info_init(nn_device_info *info);
 
 /** Number of device entries: the reference, one entry per plugin kind that was looked
  *  for (present or not), and one per GPU. Never fails for a non-NULL argument.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: any thread, any time. */
 NN_API nn_status nn_device_count(size_t *out_count);
 
 /** Describes device entry `i` (0 ≤ i < ::nn_device_count).
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE; ::NN_ERR_INVALID_ARGUMENT.
+ *  Threads: any thread, any time. */
 NN_API nn_status nn_device_get(size_t i, nn_device_info *out_info);
 
-/** Moves the model (its parameters and histories) to a device. ::NN_DEVICE_AUTO picks
+/** Moves the model (its parameters, optimizer state and histories) to a device. ::NN_DEVICE_AUTO picks
  *  the best available one; ask ::nn_get_device which. An explicit request that cannot
  *  be met fails with the reason, and the model stays where it was, unchanged.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (bad kind, negative
- *          index); ::NN_ERR_DEVICE_UNAVAILABLE; ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND. */
+ *          index); ::NN_ERR_DEVICE_UNAVAILABLE; ::NN_ERR_UNSUPPORTED (the target's plugin
+ *          cannot hold the model's optimizer state: reset it first); ::NN_ERR_OUT_OF_MEMORY;
+ *          ::NN_ERR_BACKEND.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index);
 
 /** Describes the device the model is on.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE. */
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
 
 /** @} */

@@ -9,8 +9,8 @@
  * Rules of the table:
  * - It starts with its ABI version and its own size; members are only ever appended,
  *   so a host accepts a table whose struct_size covers the members it uses.
- * - Every member of ABI version 1 is required; members appended later may be NULL,
- *   meaning "not supported".
+ * - Every member of ABI version 1 up to `predict` is required; members appended later
+ *   may be NULL (or beyond a shorter table's struct_size), meaning "not supported".
  * - Every fallible function returns an ::nn_backend_result; on failure it first calls
  *   the host's `set_error` with a sentence that says what went wrong.
  * - The boundary is crossed per epoch, not per operation: the backend keeps the
@@ -64,11 +64,35 @@ typedef struct nn_backend_net {
     const size_t *layer_sizes;   /**< Valid only during the call. */
 } nn_backend_net;
 
-/** What one training epoch uses. Appended to, never reordered. */
+/** What a train_steps call uses. Appended to, never reordered: a plugin reads only the
+ *  members its own header declares and that `struct_size` covers. Enum values are nn.h's. */
 typedef struct nn_backend_train_config {
     uint32_t struct_size; /**< sizeof(nn_backend_train_config) of the host. */
-    double learning_rate; /**< SGD: p -= learning_rate · g. */
+    double learning_rate; /**< The optimizer's lr. */
+
+    /* Appended in libnn 0.2. A host sends anything but plain SGD (optimizer 0, no clipping,
+     * no weight decay, no class weights) only to a plugin whose table has the optimizer
+     * state members below. */
+    uint32_t optimizer;          /**< nn_optimizer; its state was set by optimizer_state_write. */
+    double momentum;             /**< Momentum, Nesterov. */
+    double decay_rate;           /**< RMSprop. */
+    double beta1;                /**< Adam's β1. */
+    double beta2;                /**< Adam's β2. */
+    double epsilon;              /**< AdaGrad, RMSprop, Adam: added after the square root. */
+    uint64_t adam_step;          /**< Adam's step count before this call's first step (its t is adam_step + s + 1). */
+    double max_grad_norm;        /**< > 0: the book's clip_grads over all gradients; 0: none. */
+    double weight_decay;         /**< λ: g += λ·W for weight matrices (not biases) before clipping. */
+    const double *class_weights; /**< NULL or one weight per output class (softmax loss). */
+    /** Non-zero: at the first step whose loss is not finite, write that loss, apply no
+     *  update, and return NN_BACKEND_OK without running the remaining steps (their
+     *  out_losses entries are left as they were). */
+    uint32_t stop_on_non_finite;
 } nn_backend_train_config;
+
+/** Elements (model dtype) of optimizer state per parameter: 0 SGD, 1 Momentum/Nesterov (v),
+ *  1 AdaGrad/RMSprop (h), 2 Adam (m then v). The state is that many copies of the flat
+ *  parameter layout, one after the other. */
+#define NN_BACKEND_OPTIMIZER_SLOTS(optimizer) ((optimizer) == 5 ? 2u : (optimizer) == 0 ? 0u : 1u)
 
 /** One device of a backend. */
 typedef struct nn_backend_device {
@@ -110,8 +134,9 @@ typedef struct nn_backend_iface {
                                      size_t rows, size_t max_batch);
 
     /** Runs `steps` optimizer steps of `batch` rows each. Step s trains on the stored
-     *  rows order[s·batch … s·batch + batch). Writes each step's mean loss (before the
-     *  update) to `out_losses[s]`. No allocation is allowed here. */
+     *  rows order[s·batch … s·batch + batch): forward, loss, backward, weight decay,
+     *  clipping and the optimizer update the config describes. Writes each step's mean
+     *  loss (before the update) to `out_losses[s]`. No allocation is allowed here. */
     nn_backend_result (*train_steps)(nn_backend_model *model, const int64_t *order,
                                      size_t steps, size_t batch,
                                      const nn_backend_train_config *config, double *out_losses);
@@ -119,6 +144,16 @@ typedef struct nn_backend_iface {
     /** Forward pass on host inputs (rows × inputs, model dtype) into host scores
      *  (rows × outputs, model dtype). May allocate. */
     nn_backend_result (*predict)(nn_backend_model *model, const void *x, size_t rows, void *out_scores);
+
+    /* ---- Appended in libnn 0.2; NULL (or a shorter table): the plugin trains plain SGD only. ---- */
+
+    /** Sets the optimizer whose state train_steps updates, allocating its state (the only
+     *  place that may allocate it): `count` = NN_BACKEND_OPTIMIZER_SLOTS(optimizer) ×
+     *  parameters elements of host memory in the model dtype, or `state` NULL for zeros. */
+    nn_backend_result (*optimizer_state_write)(nn_backend_model *model, uint32_t optimizer, const void *state,
+                                               size_t count);
+    /** Copies the current optimizer state out (`count` elements as above). */
+    nn_backend_result (*optimizer_state_read)(nn_backend_model *model, void *out_state, size_t count);
 } nn_backend_iface;
 
 /** Type of the exported entry symbol. Returns NULL if the plugin cannot serve this host

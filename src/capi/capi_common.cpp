@@ -60,6 +60,9 @@ NN_API const char *nn_status_string(nn_status status) {
     case NN_ERR_IO: return "NN_ERR_IO: file input/output failed";
     case NN_ERR_CORRUPT: return "NN_ERR_CORRUPT: not a valid libnn model";
     case NN_ERR_VERSION: return "NN_ERR_VERSION: model format version too new";
+    case NN_ERR_CANCELLED: return "NN_ERR_CANCELLED: stopped by the progress callback";
+    case NN_ERR_DIVERGED: return "NN_ERR_DIVERGED: training diverged";
+    case NN_ERR_BUSY: return "NN_ERR_BUSY: the handle is in use by another call";
     case NN_STATUS_FORCE_INT32_: break;
     }
     return "unknown status";
@@ -80,6 +83,7 @@ NN_API void nn_rng_destroy(nn_rng *rng) { delete rng; }
 NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed) {
     return guard("nn_rng_seed", [&] {
         require(rng, "rng");
+        const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
         rng->impl.seed_int(seed);
     });
 }
@@ -87,6 +91,7 @@ NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed) {
 NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n) {
     return guard("nn_rng_seed_array", [&] {
         require(rng, "rng");
+        const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
         require(key, "key");
         if (n == 0) nn::fail(NN_ERR_INVALID_ARGUMENT, "key has no elements");
         rng->impl.seed_array(std::span<const uint32_t>(key, n));
@@ -96,6 +101,7 @@ NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n) {
 NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n) {
     return guard("nn_rng_randn", [&] {
         require(rng, "rng");
+        const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
         if (n > 0) require(out, "out");
         for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_gauss();
     });
@@ -104,6 +110,7 @@ NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n) {
 NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n) {
     return guard("nn_rng_rand", [&] {
         require(rng, "rng");
+        const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
         if (n > 0) require(out, "out");
         for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_double();
     });
@@ -112,6 +119,7 @@ NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n) {
 NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n) {
     return guard("nn_rng_permutation", [&] {
         require(rng, "rng");
+        const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
         if (n > 0) require(out, "out");
         rng->impl.permutation(std::span<int64_t>(out, n));
     });
@@ -134,6 +142,7 @@ NN_API nn_status nn_dataset_spiral(double *out_x, size_t x_capacity, int32_t *ou
             nn::fail(NN_ERR_BUFFER_TOO_SMALL, "out_labels holds " + std::to_string(labels_capacity) +
                                                   " labels, the spiral needs " + std::to_string(rows));
         if (rng) {
+            const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
             nn::spiral(out_x, out_labels, points_per_class, n_classes, rng->impl);
         } else {
             nn::LegacyRng own(seed);

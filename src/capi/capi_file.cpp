@@ -119,7 +119,17 @@ nn_model *build(const nn::file::Contents &c) {
     const nn::Placement place = nn::capi::placement_of(nn::runtime::resolve(NN_DEVICE_AUTO, 0));
     auto handle = std::make_unique<nn_model>();
     handle->impl = std::make_unique<nn::Model>(c.shape, c.params, c.rng, place);
-    if (c.has_training_state) handle->impl->restore_training_state(c.epochs_done, c.rng, c.records, c.epoch_losses);
+    if (c.has_training_state) {
+        handle->impl->restore_training_state(c.epochs_done, c.rng, c.records, c.epochs);
+        // The optimizer goes on where it stopped; without OPTM it starts from zero.
+        if (c.has_optimizer && c.optimizer.kind != NN_OPTIMIZER_SGD) {
+            // A plugin that predates optimizers cannot hold the state: the model starts on
+            // the reference device instead, which always can, rather than lose it.
+            if (!handle->impl->backend_trains_optimizers())
+                handle->impl->move_to(nn::capi::placement_of(nn::runtime::resolve(NN_DEVICE_REFERENCE, 0)));
+            handle->impl->set_optimizer_state(c.optimizer);
+        }
+    }
     handle->impl->metadata() = c.metadata;
     return handle.release();
 }
@@ -145,6 +155,7 @@ NN_API void nn_save_options_init(nn_save_options *options) {
 NN_API nn_status nn_save(nn_model *model, const char *path, const nn_save_options *options) {
     return guard("nn_save", [&] {
         require(model, "model");
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         const std::string p = checked_path(path);
         write_atomically(p, nn::file::serialize(*model->impl, save_config(*model->impl, options)));
     });
@@ -154,6 +165,7 @@ NN_API nn_status nn_save_to_buffer(nn_model *model, void *out, size_t capacity, 
                                    const nn_save_options *options) {
     return guard("nn_save_to_buffer", [&] {
         require(model, "model");
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(out_size, "out_size");
         const std::vector<unsigned char> bytes = nn::file::serialize(*model->impl, save_config(*model->impl, options));
         *out_size = bytes.size();
@@ -191,6 +203,7 @@ NN_API nn_status nn_load_from_buffer(nn_model **out, const void *data, size_t si
 NN_API nn_status nn_set_metadata(nn_model *model, const char *key, const char *value) {
     return guard("nn_set_metadata", [&] {
         require(model, "model");
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         require(key, "key");
         const size_t kl = std::strlen(key);
         if (kl == 0 || kl > nn::file::kMaxKey)
@@ -211,6 +224,7 @@ NN_API nn_status nn_set_metadata(nn_model *model, const char *key, const char *v
 NN_API nn_status nn_get_metadata(const nn_model *model, const char *key, char *out, size_t capacity, size_t *out_length) {
     return guard("nn_get_metadata", [&] {
         require(model, "model");
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(key, "key");
         require(out_length, "out_length");
         const auto &meta = model->impl->metadata();

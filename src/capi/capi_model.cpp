@@ -1,8 +1,10 @@
 // Models, training, inference and devices at the C boundary: every argument is checked
 // here, before the core sees it, so that a rejected call changes nothing.
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "capi/guard.h"
 #include "capi/handles.h"
@@ -98,6 +100,68 @@ void convert_targets(const nn::NetShape &shape, const void *targets, nn_target_t
     }
 }
 
+// A hyperparameter in an open or closed interval, with a message that names it.
+void check_range(const char *name, double v, double lo, bool lo_open, double hi, bool hi_open) {
+    const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    if (!ok)
+        fail(NN_ERR_BAD_HYPERPARAMETER, std::string(name) + " must be in " + (lo_open ? "(" : "[") + nn::num(lo) + ", " +
+                                            nn::num(hi) + (hi_open ? ")" : "]") + ", got " + nn::num(v));
+}
+
+// The optimizer, regularisation, early-stopping and callback options → config.
+void check_trainer_options(const nn::NetShape &shape, const nn_fit_options &o, nn::FitConfig &config) {
+    if (o.optimizer < NN_OPTIMIZER_SGD || o.optimizer > NN_OPTIMIZER_ADAM)
+        fail(NN_ERR_INVALID_ARGUMENT, "optimizer is not a known nn_optimizer (" + std::to_string(int(o.optimizer)) + ")");
+    config.optimizer = o.optimizer;
+    const double inf = HUGE_VAL;
+    // Every optimizer's settings are checked whichever is chosen: a bad value is a
+    // mistake even where it would go unused.
+    check_range("momentum", o.momentum, 0.0, false, 1.0, true);
+    check_range("decay_rate", o.decay_rate, 0.0, true, 1.0, true);
+    check_range("beta1", o.beta1, 0.0, true, 1.0, true);
+    check_range("beta2", o.beta2, 0.0, true, 1.0, true);
+    if (!(std::isfinite(o.epsilon) && o.epsilon > 0.0))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "epsilon must be finite and > 0, got " + nn::num(o.epsilon));
+    if (shape.dtype == NN_DTYPE_FLOAT32 && !(float(o.epsilon) > 0.0f))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "epsilon " + nn::num(o.epsilon) + " rounds to 0 in a float32 model");
+    config.momentum = o.momentum;
+    config.decay_rate = o.decay_rate;
+    config.beta1 = o.beta1;
+    config.beta2 = o.beta2;
+    config.epsilon = o.epsilon;
+    check_range("max_grad_norm", o.max_grad_norm, 0.0, false, inf, true);
+    check_range("weight_decay", o.weight_decay, 0.0, false, inf, true);
+    config.max_grad_norm = o.max_grad_norm;
+    config.weight_decay = o.weight_decay;
+
+    if (o.class_weights || o.n_class_weights) {
+        if (!o.class_weights) fail(NN_ERR_NULL_POINTER, "class_weights is NULL while n_class_weights is " + std::to_string(o.n_class_weights));
+        if (shape.loss != NN_LOSS_SOFTMAX_CROSS_ENTROPY)
+            fail(NN_ERR_BAD_HYPERPARAMETER, "class weights need a softmax model; this one is a regression model");
+        if (o.n_class_weights != shape.outputs())
+            fail(NN_ERR_SHAPE_MISMATCH, "got " + std::to_string(o.n_class_weights) + " class weights, the model has " +
+                                            std::to_string(shape.outputs()) + " classes");
+        bool any = false;
+        for (size_t k = 0; k < o.n_class_weights; ++k) {
+            const double w = o.class_weights[k];
+            if (!(std::isfinite(w) && w >= 0.0))
+                fail(NN_ERR_BAD_HYPERPARAMETER, "class_weights[" + std::to_string(k) + "] must be finite and >= 0, got " + nn::num(w));
+            any = any || w > 0.0;
+        }
+        if (!any) fail(NN_ERR_BAD_HYPERPARAMETER, "class weights are all 0");
+        config.class_weights.assign(o.class_weights, o.class_weights + o.n_class_weights);
+    }
+
+    if (o.patience < 0) fail(NN_ERR_BAD_HYPERPARAMETER, "patience must be >= 0, got " + std::to_string(o.patience));
+    check_range("min_delta", o.min_delta, 0.0, false, inf, true);
+    config.early_stopping = o.early_stopping != 0;
+    config.patience = size_t(o.patience);
+    config.min_delta = o.min_delta;
+    config.restore_best = o.restore_best != 0;
+    config.progress = o.progress;
+    config.progress_user = o.progress_user;
+}
+
 void fill_device_info(nn_device_info *out, nn_device_kind kind, int index, bool available, const std::string &name,
                       const std::string &reason) {
     out->kind = kind;
@@ -179,6 +243,8 @@ NN_API nn_status nn_create(nn_model **out, const nn_model_desc *desc) {
         shape.dtype = desc->dtype;
 
         const nn::Placement place = placement_of(nn::runtime::resolve(NN_DEVICE_AUTO, 0));
+        std::optional<nn::capi::Use> rng_use;
+        if (desc->rng) rng_use.emplace(desc->rng->users, nn::capi::Access::kWrite, "stream desc->rng");
         nn::LegacyRng own(desc->seed);
         // Draw from a copy of the shared stream and commit it only once the model exists.
         nn::LegacyRng draw = desc->rng ? desc->rng->impl : own;
@@ -230,6 +296,7 @@ NN_API nn_status nn_param_count(const nn_model *model, size_t *out_count) {
 NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capacity) {
     return guard("nn_get_params", [&] {
         const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(out_params, "out_params");
         const auto &p = m.params();
         if (capacity < p.size())
@@ -241,6 +308,7 @@ NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capac
 NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t count) {
     return guard("nn_set_params", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         require(params, "params");
         if (count != m.params().size())
             fail(NN_ERR_SHAPE_MISMATCH, "got " + std::to_string(count) + " parameters, the model has " +
@@ -266,6 +334,20 @@ NN_API void nn_fit_options_init(nn_fit_options *options) {
     options->shuffle = 1;
     options->report_interval = 20;
     options->rng = nullptr;
+    options->optimizer = NN_OPTIMIZER_SGD;
+    options->momentum = 0.9;
+    options->decay_rate = 0.99;
+    options->beta1 = 0.9;
+    options->beta2 = 0.999;
+    options->epsilon = 1e-7;
+    options->max_grad_norm = 0.0;
+    options->weight_decay = 0.0;
+    options->val_x_dtype = NN_DTYPE_FLOAT64;
+    options->val_target_type = NN_TARGET_CLASS_INDEX;
+    options->val_target_cols = 1;
+    options->patience = 10;
+    options->min_delta = 0.0;
+    options->restore_best = 1;
 }
 
 NN_API void nn_fit_report_init(nn_fit_report *report) {
@@ -279,11 +361,22 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
                         const nn_fit_options *options, nn_fit_report *out_report) {
     return guard("nn_fit", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         nn_fit_options defaults;
         nn_fit_options_init(&defaults);
-        if (options) check_struct_size(options->struct_size, sizeof(nn_fit_options), "nn_fit_options");
-        if (out_report) check_struct_size(out_report->struct_size, sizeof(nn_fit_report), "nn_fit_report");
-        const nn_fit_options &o = options ? *options : defaults;
+        // Structs from 0.1's header end before the trainer's fields: take what they have
+        // and the defaults for the rest (and write a 0.1 report only as far as it goes).
+        constexpr size_t kOptionsV01 = offsetof(nn_fit_options, optimizer);
+        constexpr size_t kReportV01 = offsetof(nn_fit_report, stopped_early);
+        if (options) {
+            if (options->struct_size == kOptionsV01)
+                std::memcpy(static_cast<void *>(&defaults), options, kOptionsV01);
+            else
+                check_struct_size(options->struct_size, sizeof(nn_fit_options), "nn_fit_options");
+        }
+        if (out_report && out_report->struct_size != kReportV01)
+            check_struct_size(out_report->struct_size, sizeof(nn_fit_report), "nn_fit_report");
+        const nn_fit_options &o = options && options->struct_size == sizeof(nn_fit_options) ? *options : defaults;
 
         nn::TrainData data;
         data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
@@ -298,37 +391,81 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
             fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + nn::num(o.learning_rate) +
                                                 " is not representable in a float32 model (it rounds to " +
                                                 nn::num(float(o.learning_rate)) + ")");
-        const size_t batch = std::min(o.batch_size, rows);
-        // The histories grow by one epoch loss and up to steps/interval records per epoch;
-        // refuse an epoch count whose history could never fit in memory.
-        const size_t steps = rows / batch;
+        nn::FitConfig config;
+        config.epochs = o.epochs;
+        config.learning_rate = o.learning_rate;
+        config.shuffle = o.shuffle != 0;
+        config.report_interval = o.report_interval;
+        check_trainer_options(m.shape(), o, config);
+
+        // Validation: a caller's set, or a held-out fraction of the rows.
+        nn::TrainData validation;
+        size_t train_rows = rows;
+        if (o.validation_fraction != 0.0 && !(o.validation_fraction > 0.0 && o.validation_fraction < 1.0))
+            fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction must be in [0, 1), got " + nn::num(o.validation_fraction));
+        if (o.val_x) {
+            if (o.val_rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "val_rows is 0 while val_x is set");
+            try {
+                validation.x = convert_inputs(m.shape(), o.val_x, o.val_x_dtype, o.val_rows, o.val_cols);
+                validation.rows = o.val_rows;
+                convert_targets(m.shape(), o.val_targets, o.val_target_type, o.val_target_cols, o.val_rows, validation);
+            } catch (const nn::Error &e) {
+                throw nn::Error(e.status(), std::string("validation set: ") + e.what());
+            }
+            config.validation = &validation;
+        } else if (o.val_rows != 0 || o.val_targets) {
+            fail(NN_ERR_NULL_POINTER, "val_x is NULL while val_rows or val_targets is set");
+        } else if (o.validation_fraction != 0.0) {
+            const size_t held = nn::validation_rows(o.validation_fraction, rows);
+            if (held >= rows)
+                fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction " + nn::num(o.validation_fraction) + " of " +
+                                                    std::to_string(rows) + " rows leaves no training row");
+            config.validation_fraction = o.validation_fraction;
+            train_rows = rows - held;
+        }
+
+        const size_t batch = std::min(o.batch_size, train_rows);
+        config.batch_size = batch;
+        // The histories grow by one epoch record and up to steps/interval loss records per
+        // epoch; refuse an epoch count whose history could never fit in memory.
+        const size_t steps = train_rows / batch;
         const size_t per_epoch = o.report_interval ? steps / o.report_interval + (steps % o.report_interval != 0) : 0;
-        const double history_bytes = double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(double));
+        const double history_bytes =
+            double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(nn_epoch_record));
         if (history_bytes > physical_memory_bytes())
             fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) +
                                                 " is too many: their loss history would not fit in memory");
 
-        nn::FitConfig config{.epochs = o.epochs,
-                             .batch_size = batch,
-                             .learning_rate = o.learning_rate,
-                             .shuffle = o.shuffle != 0,
-                             .report_interval = o.report_interval};
+        std::optional<nn::capi::Use> rng_use;
+        if (o.rng) rng_use.emplace(o.rng->users, nn::capi::Access::kWrite, "stream options->rng");
         nn::FitSummary s = m.fit(data, config, o.rng ? o.rng->impl : m.rng());
         if (out_report) {
-            out_report->epochs_run = s.epochs_run;
-            out_report->steps_run = s.steps_run;
-            out_report->steps_per_epoch = s.steps_per_epoch;
-            out_report->final_loss = s.final_loss;
-            out_report->seconds = s.seconds;
-            out_report->device_kind = m.placement().kind;
-            out_report->device_index = m.placement().index;
+            nn_fit_report r;
+            nn_fit_report_init(&r);
+            r.epochs_run = s.epochs_run;
+            r.steps_run = s.steps_run;
+            r.steps_per_epoch = s.steps_per_epoch;
+            r.final_loss = s.final_loss;
+            r.seconds = s.seconds;
+            r.device_kind = m.placement().kind;
+            r.device_index = m.placement().index;
+            r.stopped_early = s.stop == nn::StopReason::kEarlyStopped;
+            r.best_epoch = s.best_epoch;
+            r.best_loss = s.best_loss;
+            r.final_val_loss = s.final_val_loss;
+            r.final_val_accuracy = s.final_val_accuracy;
+            r.struct_size = out_report->struct_size;
+            std::memcpy(static_cast<void *>(out_report), &r, out_report->struct_size);
         }
+        if (s.stop == nn::StopReason::kCancelled) fail(NN_ERR_CANCELLED, s.stop_message);
+        if (s.stop == nn::StopReason::kDiverged) fail(NN_ERR_DIVERGED, s.stop_message);
     });
 }
 
 NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out, size_t capacity, size_t *out_count) {
     return guard("nn_get_loss_history", [&] {
         const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(out_count, "out_count");
         if (capacity > 0) require(out, "out");
         const auto &h = m.loss_history();
@@ -341,16 +478,42 @@ NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out,
 NN_API nn_status nn_get_epoch_losses(const nn_model *model, double *out, size_t capacity, size_t *out_count) {
     return guard("nn_get_epoch_losses", [&] {
         const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(out_count, "out_count");
         if (capacity > 0) require(out, "out");
-        const auto &h = m.epoch_losses();
-        for (size_t i = 0; i < h.size() && i < capacity; ++i) out[i] = h[i];
+        const auto &h = m.epoch_history();
+        for (size_t i = 0; i < h.size() && i < capacity; ++i) out[i] = h[i].loss;
+        *out_count = h.size();
+    });
+}
+
+NN_API nn_status nn_get_epoch_history(const nn_model *model, nn_epoch_record *out, size_t capacity, size_t *out_count) {
+    return guard("nn_get_epoch_history", [&] {
+        const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
+        require(out_count, "out_count");
+        if (capacity > 0) require(out, "out");
+        const auto &h = m.epoch_history();
+        for (size_t i = 0; i < h.size() && i < capacity; ++i)
+            out[i] = {h[i].epoch, h[i].loss, h[i].val_loss, h[i].val_accuracy};
         *out_count = h.size();
     });
 }
 
 NN_API nn_status nn_reset_history(nn_model *model) {
-    return guard("nn_reset_history", [&] { model_of(model).reset_history(); });
+    return guard("nn_reset_history", [&] {
+        nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
+        m.reset_history();
+    });
+}
+
+NN_API nn_status nn_reset_optimizer(nn_model *model) {
+    return guard("nn_reset_optimizer", [&] {
+        nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
+        m.reset_optimizer();
+    });
 }
 
 }  // extern "C"
@@ -374,6 +537,7 @@ NN_API nn_status nn_predict(nn_model *model, const void *x, nn_dtype x_dtype, si
                             nn_output what, void *out, nn_dtype out_dtype, size_t out_capacity) {
     return guard("nn_predict", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         require(out, "out");
         check_dtype(out_dtype, "out_dtype");
         if (what != NN_OUTPUT_SCORES && what != NN_OUTPUT_PROBABILITIES)
@@ -396,6 +560,7 @@ NN_API nn_status nn_predict_classes(nn_model *model, const void *x, nn_dtype x_d
                                     int32_t *out_classes, size_t out_capacity) {
     return guard("nn_predict_classes", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         require(out_classes, "out_classes");
         if (rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "rows is 0");
         if (out_capacity < rows)
@@ -411,6 +576,7 @@ NN_API nn_status nn_evaluate(nn_model *model, const void *x, nn_dtype x_dtype, s
                              double *out_accuracy) {
     return guard("nn_evaluate", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         if (!out_loss && !out_accuracy) fail(NN_ERR_NULL_POINTER, "out_loss and out_accuracy are both NULL");
         nn::TrainData data;
         data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
@@ -450,6 +616,7 @@ NN_API nn_status nn_device_get(size_t i, nn_device_info *out_info) {
 NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index) {
     return guard("nn_set_device", [&] {
         nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         if (index < 0) fail(NN_ERR_INVALID_ARGUMENT, "device index " + std::to_string(index) + " is negative");
         const nn::runtime::Device &d = nn::runtime::resolve(kind, kind == NN_DEVICE_AUTO ? 0 : index);
         if (d.iface == m.placement().iface && d.backend_index == m.placement().backend_index) return;
@@ -460,6 +627,7 @@ NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index) 
 NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info) {
     return guard("nn_get_device", [&] {
         const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
         require(out_info, "out_info");
         check_struct_size(out_info->struct_size, sizeof(nn_device_info), "nn_device_info");
         const nn::Placement &p = m.placement();

@@ -134,6 +134,58 @@ NN_HD inline T sgd_update(T p, T g, T lr) {
     return p - lr * g;
 }
 
+// ---- the optimizers of the book's common/optimizer.py (BOOK-CH01.md §5) --------------
+// One element each. Coefficients that the book computes from Python floats (m·m,
+// (1 + m)·lr, 1 − d, Adam's lr_t) arrive already computed in double and rounded to T
+// once, as NumPy casts a Python scalar to the array's dtype; everything else keeps
+// the book's order of operations.
+
+// Momentum: v = m·v − lr·g; p += v.
+template <typename T>
+NN_HD inline void momentum_update(T &p, T &v, T g, T lr, T m) {
+    v = m * v - lr * g;
+    p = p + v;
+}
+
+// Nesterov: v *= m; v −= lr·g; p += (m·m)·v; p −= ((1 + m)·lr)·g.
+template <typename T>
+NN_HD inline void nesterov_update(T &p, T &v, T g, T lr, T m, T mm, T one_plus_m_lr) {
+    v = v * m;
+    v = v - lr * g;
+    p = p + mm * v;
+    p = p - one_plus_m_lr * g;
+}
+
+// AdaGrad: h += g·g; p −= lr·g / (sqrt(h) + eps).
+template <typename T>
+NN_HD inline void adagrad_update(T &p, T &h, T g, T lr, T eps) {
+    h = h + g * g;
+    p = p - lr * g / (std::sqrt(h) + eps);
+}
+
+// RMSprop: h *= d; h += (1 − d)·g·g; p −= lr·g / (sqrt(h) + eps).
+template <typename T>
+NN_HD inline void rmsprop_update(T &p, T &h, T g, T lr, T d, T one_minus_d, T eps) {
+    h = h * d;
+    h = h + one_minus_d * g * g;
+    p = p - lr * g / (std::sqrt(h) + eps);
+}
+
+// Adam in the book's form: m += (1 − β1)(g − m); v += (1 − β2)(g² − v);
+// p −= lr_t·m / (sqrt(v) + eps), with the bias correction folded into lr_t.
+template <typename T>
+NN_HD inline void adam_update(T &p, T &m, T &v, T g, T lr_t, T one_minus_b1, T one_minus_b2, T eps) {
+    m = m + one_minus_b1 * (g - m);
+    v = v + one_minus_b2 * (g * g - v);
+    p = p - lr_t * m / (std::sqrt(v) + eps);
+}
+
+// Adam's step size at step t (1-based): lr·sqrt(1 − β2^t) / (1 − β1^t), in double as
+// the book computes it from Python floats.
+NN_HD inline double adam_step_size(double lr, double beta1, double beta2, double t) {
+    return lr * std::sqrt(1.0 - std::pow(beta2, t)) / (1.0 - std::pow(beta1, t));
+}
+
 // NumPy's pairwise summation (numpy/core/src/umath/loops_utils.h.src, pairwise_sum):
 // fewer than 8 elements are added in order; up to 128 use eight interleaved partial
 // sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) plus an in-order tail; longer

@@ -20,6 +20,7 @@ inline double load(const void *p, nn_dtype t, size_t i) {
 
 // Copies n elements, rounding once when narrowing (float64 → float32).
 inline void convert(const void *src, nn_dtype src_t, void *dst, nn_dtype dst_t, size_t n) {
+    if (n == 0) return;  // empty buffers may have null data (memcpy must not see it)
     if (src_t == dst_t) {
         std::memcpy(dst, src, n * dtype_size(src_t));
     } else if (dst_t == NN_DTYPE_FLOAT32) {

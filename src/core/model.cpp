@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 
 #include "common/nn_math.h"
 #include "core/error.h"
@@ -67,15 +69,15 @@ void Model::write_params(nn_backend_model *state, const nn_backend_iface *iface)
 void Model::reset_history() {
     epochs_done_ = 0;
     records_.clear();
-    epoch_losses_.clear();
+    epochs_.clear();
 }
 
 void Model::restore_training_state(uint64_t epochs_done, const LegacyRng &rng, std::vector<LossRecord> records,
-                                   std::vector<double> epoch_losses) {
+                                   std::vector<EpochRecord> epochs) {
     epochs_done_ = epochs_done;
     rng_ = rng;
     records_ = std::move(records);
-    epoch_losses_ = std::move(epoch_losses);
+    epochs_ = std::move(epochs);
 }
 
 void Model::set_params(const std::vector<double> &params) {
@@ -89,85 +91,332 @@ void Model::set_params(const std::vector<double> &params) {
     }
 }
 
+bool Model::has_optimizer_members(const nn_backend_iface *iface) {
+    return iface->struct_size >= offsetof(nn_backend_iface, optimizer_state_read) + sizeof(void *) &&
+           iface->optimizer_state_write && iface->optimizer_state_read;
+}
+
+bool Model::backend_trains_optimizers() const { return has_optimizer_members(placement_.iface); }
+
+void Model::write_optimizer(nn_backend_model *state, const nn_backend_iface *iface, nn_optimizer kind,
+                            const void *values) const {
+    if (!has_optimizer_members(iface)) {
+        if (kind == NN_OPTIMIZER_SGD) return;  // such a backend trains plain SGD and holds no state
+        fail(NN_ERR_UNSUPPORTED, "the " + std::string(iface->name) +
+                                     " backend cannot hold optimizer state (its plugin predates optimizers)");
+    }
+    check_backend(iface->optimizer_state_write(state, uint32_t(kind), values, optimizer_slots(kind) * params_.size()),
+                  "setting the optimizer state");
+}
+
+OptimizerState Model::optimizer_state() const {
+    OptimizerState st;
+    st.kind = opt_kind_;
+    st.adam_step = adam_step_;
+    const size_t n = optimizer_slots(opt_kind_) * params_.size();
+    if (n == 0) return st;
+    TypedBuffer buf(shape_.dtype, n);
+    check_backend(placement_.iface->optimizer_state_read(state_.get(), buf.data(), n), "reading the optimizer state");
+    st.values.resize(n);
+    convert(buf.data(), shape_.dtype, st.values.data(), NN_DTYPE_FLOAT64, n);
+    return st;
+}
+
+void Model::set_optimizer_state(const OptimizerState &st) {
+    const size_t n = optimizer_slots(st.kind) * params_.size();
+    if (st.values.size() != n && !(st.values.empty()))
+        fail(NN_ERR_INTERNAL, "optimizer state of " + std::to_string(st.values.size()) + " values, expected " +
+                                  std::to_string(n));
+    TypedBuffer buf(shape_.dtype, n);
+    if (!st.values.empty()) convert(st.values.data(), NN_DTYPE_FLOAT64, buf.data(), shape_.dtype, n);
+    write_optimizer(state_.get(), placement_.iface, st.kind, st.values.empty() ? nullptr : buf.data());
+    opt_kind_ = st.kind;
+    adam_step_ = st.adam_step;
+}
+
+void Model::reset_optimizer() { set_optimizer_state(OptimizerState{}); }
+
 void Model::move_to(const Placement &placement) {
-    State fresh = create_state(placement);  // throws before anything changes
+    // Everything is read and written before anything changes: on failure the model stays.
+    const OptimizerState opt = optimizer_state();
+    State fresh = create_state(placement);
+    if (opt.kind != NN_OPTIMIZER_SGD || has_optimizer_members(placement.iface)) {
+        TypedBuffer buf(shape_.dtype, opt.values.size());
+        convert(opt.values.data(), NN_DTYPE_FLOAT64, buf.data(), shape_.dtype, opt.values.size());
+        if (opt.kind != NN_OPTIMIZER_SGD && !has_optimizer_members(placement.iface))
+            fail(NN_ERR_UNSUPPORTED, "the " + std::string(placement.iface->name) +
+                                         " backend cannot hold this model's optimizer state; reset the optimizer first");
+        write_optimizer(fresh.get(), placement.iface, opt.kind, opt.values.empty() ? nullptr : buf.data());
+    }
     state_ = std::move(fresh);
     placement_ = placement;
 }
 
-FitSummary Model::fit(const TrainData &data, const FitConfig &config, LegacyRng &shuffle_rng) {
-    const size_t rows = data.rows, batch = config.batch_size;
-    const size_t steps = rows / batch;  // the Trainer drops the tail of each epoch
+namespace {
+
+// Rows `pick[0..n)` of a data set, in that order.
+TrainData gather_rows(const TrainData &d, const NetShape &shape, const int64_t *pick, size_t n) {
+    TrainData out;
+    out.rows = n;
+    const size_t in = shape.inputs(), outs = shape.outputs(), es = dtype_size(shape.dtype);
+    out.x = TypedBuffer(shape.dtype, n * in);
+    const auto *src = static_cast<const unsigned char *>(d.x.data());
+    auto *dst = static_cast<unsigned char *>(out.x.data());
+    for (size_t r = 0; r < n; ++r) std::memcpy(dst + r * in * es, src + size_t(pick[r]) * in * es, in * es);
+    if (shape.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
+        out.labels.resize(n);
+        for (size_t r = 0; r < n; ++r) out.labels[r] = d.labels[size_t(pick[r])];
+    } else {
+        out.targets = TypedBuffer(shape.dtype, n * outs);
+        const auto *ts = static_cast<const unsigned char *>(d.targets.data());
+        auto *td = static_cast<unsigned char *>(out.targets.data());
+        for (size_t r = 0; r < n; ++r) std::memcpy(td + r * outs * es, ts + size_t(pick[r]) * outs * es, outs * es);
+    }
+    return out;
+}
+
+std::string epoch_step(uint64_t epoch, size_t step) {
+    return "epoch " + std::to_string(epoch) + ", step " + std::to_string(step + 1);
+}
+
+}  // namespace
+
+size_t validation_rows(double fraction, size_t rows) {
+    if (!(fraction > 0.0)) return 0;
+    return size_t(std::ceil(fraction * double(rows)));
+}
+
+FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &shuffle_rng) {
     const nn_backend_iface *iface = placement_.iface;
+    const bool plain_sgd = config.optimizer == NN_OPTIMIZER_SGD && config.max_grad_norm == 0.0 &&
+                           config.weight_decay == 0.0 && config.class_weights.empty();
+    if (!plain_sgd && !has_optimizer_members(iface))
+        fail(NN_ERR_UNSUPPORTED, "the " + std::string(iface->name) +
+                                     " backend trains plain SGD only (its plugin predates optimizers, clipping, "
+                                     "weight decay and class weights)");
+    const LegacyRng rng_before = shuffle_rng;  // restored if the backend fails midway
+
+    // The validation split: one permutation from the fit's stream, before training.
+    TrainData split_train, split_val;
+    const TrainData *train = &all, *val = config.validation;
+    if (!val && config.validation_fraction > 0.0) {
+        const size_t n_val = validation_rows(config.validation_fraction, all.rows);
+        std::vector<int64_t> perm(all.rows);
+        shuffle_rng.permutation(perm);
+        split_val = gather_rows(all, shape_, perm.data(), n_val);
+        split_train = gather_rows(all, shape_, perm.data() + n_val, all.rows - n_val);
+        train = &split_train;
+        val = &split_val;
+    }
+
+    const size_t rows = train->rows, batch = std::min(config.batch_size, rows);
+    const size_t steps = rows / batch;  // the Trainer drops the tail of each epoch
+    const size_t interval = config.report_interval;
+    const size_t n_params = params_.size();
 
     // Everything the loop touches is allocated here, before the first step.
     std::vector<int64_t> order(rows), perm(rows), next(rows);
     for (size_t i = 0; i < rows; ++i) order[i] = int64_t(i);
     std::vector<double> step_losses(steps);
     // The histories grow in place (room reserved now); a failure truncates them back.
-    const size_t interval = config.report_interval;
-    const size_t old_records = records_.size(), old_epochs = epoch_losses_.size();
+    const size_t old_records = records_.size(), old_epochs = epochs_.size();
     if (interval > 0) {
         const size_t per_epoch = steps / interval + (steps % interval != 0);  // records per epoch
         records_.reserve(old_records + config.epochs * per_epoch);
     }
-    epoch_losses_.reserve(old_epochs + config.epochs);
-    TypedBuffer before(shape_.dtype, params_.size()), after(shape_.dtype, params_.size());
-    convert(params_.data(), NN_DTYPE_FLOAT64, before.data(), shape_.dtype, params_.size());
-    std::vector<double> updated(params_.size());
-    const LegacyRng rng_before = shuffle_rng;  // restored if the backend fails midway
+    epochs_.reserve(old_epochs + config.epochs);
+    TypedBuffer before(shape_.dtype, n_params), after(shape_.dtype, n_params);
+    convert(params_.data(), NN_DTYPE_FLOAT64, before.data(), shape_.dtype, n_params);
+    TypedBuffer best(shape_.dtype, config.early_stopping && config.restore_best ? n_params : 0);
+    TypedBuffer val_scores(shape_.dtype, val ? val->rows * shape_.outputs() : 0);
+    TypedBuffer val_terms(shape_.dtype, val ? val->rows * shape_.outputs() : 0);
+    std::vector<double> updated(n_params);
 
-    const void *targets = shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY ? static_cast<const void *>(data.labels.data())
-                                                                        : data.targets.data();
-    check_backend(iface->data_upload(state_.get(), data.x.data(), targets, rows, batch), "uploading the training set");
+    // The optimizer: its state persists while the kind stays; another kind starts at zero.
+    const OptimizerState opt_before = optimizer_state();
+    const uint64_t epochs_done_before = epochs_done_;
+    TypedBuffer opt_before_buf(shape_.dtype, opt_before.values.size());
+    convert(opt_before.values.data(), NN_DTYPE_FLOAT64, opt_before_buf.data(), shape_.dtype, opt_before.values.size());
+    const auto put_back = [&] {
+        // Undo everything (buffers made before the loop, so this cannot fail for lack
+        // of host memory): the backend's parameters and optimizer, the stream, histories.
+        iface->params_write(state_.get(), before.data());
+        if (has_optimizer_members(iface))
+            iface->optimizer_state_write(state_.get(), uint32_t(opt_before.kind),
+                                         opt_before.values.empty() ? nullptr : opt_before_buf.data(),
+                                         opt_before.values.size());
+        opt_kind_ = opt_before.kind;
+        adam_step_ = opt_before.adam_step;
+        epochs_done_ = epochs_done_before;
+        shuffle_rng = rng_before;
+        records_.resize(old_records);
+        epochs_.resize(old_epochs);
+    };
 
-    nn_backend_train_config train{.struct_size = sizeof(nn_backend_train_config), .learning_rate = config.learning_rate};
+    const void *targets = shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY ? static_cast<const void *>(train->labels.data())
+                                                                        : train->targets.data();
     FitSummary summary;
     summary.steps_per_epoch = steps;
+    summary.final_loss = summary.best_loss = summary.final_val_loss = summary.final_val_accuracy = std::nan("");
+    nn_backend_train_config tc{};
+    tc.struct_size = sizeof tc;
+    tc.learning_rate = config.learning_rate;
+    tc.optimizer = uint32_t(config.optimizer);
+    tc.momentum = config.momentum;
+    tc.decay_rate = config.decay_rate;
+    tc.beta1 = config.beta1;
+    tc.beta2 = config.beta2;
+    tc.epsilon = config.epsilon;
+    tc.max_grad_norm = config.max_grad_norm;
+    tc.weight_decay = config.weight_decay;
+    tc.class_weights = config.class_weights.empty() ? nullptr : config.class_weights.data();
+    tc.stop_on_non_finite = 1;
+    const size_t tc_size = has_optimizer_members(iface) ? sizeof tc : offsetof(nn_backend_train_config, optimizer);
+    tc.struct_size = uint32_t(tc_size);
+
     double total = 0.0;  // the Trainer's running sum restarts with each fit call
     size_t count = 0;
+    double last_val_loss = std::nan(""), last_val_acc = std::nan("");
+    double best_monitored = std::nan("");
+    size_t waited = 0;
+    bool have_best_weights = false;
     const auto start = std::chrono::steady_clock::now();
+    const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+    const auto notify = [&](nn_progress_event event, uint64_t epoch, uint64_t iteration, double loss) {
+        if (!config.progress) return false;
+        nn_progress p{};
+        p.struct_size = sizeof p;
+        p.event = event;
+        p.epoch = epoch;
+        p.iteration = iteration;
+        p.steps_per_epoch = steps;
+        p.loss = loss;
+        p.val_loss = last_val_loss;
+        p.val_accuracy = last_val_acc;
+        p.elapsed_seconds = elapsed();
+        return config.progress(&p, config.progress_user) != 0;
+    };
     try {
-        for (size_t e = 0; e < config.epochs; ++e) {
+        if (opt_kind_ != config.optimizer) {
+            write_optimizer(state_.get(), iface, config.optimizer, nullptr);
+            opt_kind_ = config.optimizer;
+            adam_step_ = 0;
+        }
+        check_backend(iface->data_upload(state_.get(), train->x.data(), targets, rows, batch),
+                      "uploading the training set");
+        bool stop = false;
+        for (size_t e = 0; e < config.epochs && !stop; ++e) {
+            const uint64_t epoch = epochs_done_ + 1;
             if (config.shuffle) {
                 // x = x[permutation(N)]: permute the current order, so epochs compound.
                 shuffle_rng.permutation(perm);
                 for (size_t i = 0; i < rows; ++i) next[i] = order[size_t(perm[i])];
                 order.swap(next);
             }
-            check_backend(iface->train_steps(state_.get(), order.data(), steps, batch, &train, step_losses.data()),
-                          "training");
             double epoch_total = 0.0;
-            for (size_t it = 0; it < steps; ++it) {
-                total += step_losses[it];
-                ++count;
-                epoch_total += step_losses[it];
-                if (interval > 0 && it % interval == 0) {
-                    records_.push_back({epochs_done_ + e + 1, it + 1, steps, total / double(count)});
-                    total = 0.0;
-                    count = 0;
+            size_t it = 0;
+            while (it < steps && !stop) {
+                // With a callback, run up to the next report point so that a cancel
+                // lands right after the step it was called for; else the whole epoch.
+                size_t end = steps;
+                if (config.progress && interval > 0) end = std::min(steps, (it + interval - 1) / interval * interval + 1);
+                std::fill(step_losses.begin() + it, step_losses.begin() + end, 0.0);
+                tc.adam_step = adam_step_;
+                check_backend(iface->train_steps(state_.get(), order.data() + it * batch, end - it, batch, &tc,
+                                                 step_losses.data() + it),
+                              "training");
+                for (; it < end; ++it) {
+                    const double l = step_losses[it];
+                    if (!std::isfinite(l)) {
+                        summary.stop = StopReason::kDiverged;
+                        summary.stop_message = "training diverged: the loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") +
+                                               " at " + epoch_step(epoch, it) +
+                                               "; the model keeps the weights from before that step (lower the "
+                                               "learning rate, or clip gradients)";
+                        stop = true;
+                        break;
+                    }
+                    ++adam_step_;
+                    ++summary.steps_run;
+                    total += l;
+                    ++count;
+                    epoch_total += l;
+                    if (interval > 0 && it % interval == 0) {
+                        records_.push_back({epoch, it + 1, steps, total / double(count)});
+                        total = 0.0;
+                        count = 0;
+                        if (notify(NN_PROGRESS_REPORT, epoch, it + 1, records_.back().loss)) {
+                            summary.stop = StopReason::kCancelled;
+                            summary.stop_message = "the progress callback stopped the fit after " + epoch_step(epoch, it);
+                            stop = true;
+                            ++it;
+                            break;
+                        }
+                    }
                 }
             }
-            epoch_losses_.push_back(epoch_total / double(steps));
+            if (it < steps) break;  // an interrupted epoch is not counted
+            // The epoch is complete.
+            const double epoch_loss = epoch_total / double(steps);
+            if (val) {
+                const Evaluation ev = evaluate_into(*val, val_scores, val_terms);
+                last_val_loss = ev.loss;
+                last_val_acc = ev.accuracy;
+            }
+            epochs_.push_back({epoch, epoch_loss, val ? last_val_loss : std::nan(""), val ? last_val_acc : std::nan("")});
+            ++epochs_done_;
             summary.epochs_run = e + 1;
-            summary.steps_run += steps;
+            summary.final_loss = epoch_loss;
+            summary.final_val_loss = val ? last_val_loss : std::nan("");
+            summary.final_val_accuracy = val ? last_val_acc : std::nan("");
+            if (config.early_stopping) {
+                const double monitored = val ? last_val_loss : epoch_loss;
+                if (std::isfinite(monitored) &&
+                    (std::isnan(best_monitored) || best_monitored - monitored > config.min_delta)) {
+                    best_monitored = monitored;
+                    summary.best_epoch = epoch;
+                    summary.best_loss = monitored;
+                    waited = 0;
+                    if (config.restore_best) {
+                        check_backend(iface->params_read(state_.get(), best.data()), "reading the best parameters");
+                        have_best_weights = true;
+                    }
+                } else if (++waited >= config.patience) {
+                    summary.stop = StopReason::kEarlyStopped;
+                    stop = true;
+                }
+            }
+            if (summary.stop != StopReason::kCancelled && notify(NN_PROGRESS_EPOCH_END, epoch, steps, epoch_loss) &&
+                !stop) {
+                summary.stop = StopReason::kCancelled;
+                summary.stop_message = "the progress callback stopped the fit at the end of epoch " + std::to_string(epoch);
+                stop = true;
+            }
         }
+        const bool finished = summary.stop == StopReason::kCompleted || summary.stop == StopReason::kEarlyStopped;
+        if (finished && have_best_weights)
+            check_backend(iface->params_write(state_.get(), best.data()), "restoring the best parameters");
         check_backend(iface->params_read(state_.get(), after.data()), "reading parameters back");
     } catch (...) {
-        // Put everything back as it was: the backend's parameters (from a buffer made
-        // before the loop, so this cannot fail for lack of memory) and the stream.
-        iface->params_write(state_.get(), before.data());
-        shuffle_rng = rng_before;
-        records_.resize(old_records);
-        epoch_losses_.resize(old_epochs);
+        put_back();
         throw;
     }
-    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    summary.final_loss = epoch_losses_.back();
-
     convert(after.data(), shape_.dtype, updated.data(), NN_DTYPE_FLOAT64, updated.size());
+    for (double v : updated)
+        if (!std::isfinite(v)) {
+            // The loss stayed finite while a parameter overflowed: keep nothing of it.
+            put_back();
+            FitSummary undone;
+            undone.steps_per_epoch = steps;
+            undone.final_loss = undone.best_loss = undone.final_val_loss = undone.final_val_accuracy = std::nan("");
+            undone.stop = StopReason::kDiverged;
+            undone.stop_message = "training diverged: a parameter overflowed to a non-finite value while the loss "
+                                  "stayed finite; the model is as it was before this call";
+            undone.seconds = elapsed();
+            return undone;
+        }
+    summary.seconds = elapsed();
     params_.swap(updated);
-    epochs_done_ += summary.epochs_run;
     return summary;
 }
 
@@ -201,21 +450,24 @@ void Model::argmax_rows(const void *scores, size_t rows, int32_t *classes) const
 }
 
 Evaluation Model::evaluate(const TrainData &data) {
+    TypedBuffer scores(shape_.dtype, data.rows * shape_.outputs()), terms(shape_.dtype, data.rows * shape_.outputs());
+    return evaluate_into(data, scores, terms);
+}
+
+Evaluation Model::evaluate_into(const TrainData &data, TypedBuffer &scores, TypedBuffer &terms) {
     const size_t rows = data.rows, outs = shape_.outputs();
-    TypedBuffer scores(shape_.dtype, rows * outs);
     predict(data.x.data(), rows, scores.data());
     Evaluation e{0.0, std::nan("")};
     with_dtype(shape_.dtype, scores.data(), [&](auto *s) {
         using T = std::remove_pointer_t<decltype(s)>;
+        T *scratch = static_cast<T *>(terms.data());
         if (shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
             size_t correct = 0;
             for (size_t r = 0; r < rows; ++r) correct += math::argmax(s + r * outs, outs) == size_t(data.labels[r]);
             e.accuracy = double(correct) / double(rows);
-            std::vector<T> terms(rows);
-            e.loss = ref::softmax_cross_entropy(s, data.labels.data(), rows, outs, terms.data());
+            e.loss = ref::softmax_cross_entropy(s, data.labels.data(), rows, outs, scratch);
         } else {
-            std::vector<T> terms(rows * outs);
-            e.loss = ref::mean_squared_error(s, static_cast<const T *>(data.targets.data()), rows, outs, terms.data());
+            e.loss = ref::mean_squared_error(s, static_cast<const T *>(data.targets.data()), rows, outs, scratch);
         }
     });
     return e;

@@ -42,11 +42,31 @@ struct FitConfig {
     double learning_rate = 0.01;
     bool shuffle = true;
     size_t report_interval = 20;
+    // The optimizer (values already checked).
+    nn_optimizer optimizer = NN_OPTIMIZER_SGD;
+    double momentum = 0.9, decay_rate = 0.99, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
+    double max_grad_norm = 0.0, weight_decay = 0.0;
+    std::vector<double> class_weights;  // empty: none; else one per output
+    // Validation: a checked set, or a fraction of the rows held out (validation == nullptr).
+    const TrainData *validation = nullptr;
+    double validation_fraction = 0.0;
+    bool early_stopping = false;
+    size_t patience = 10;
+    double min_delta = 0.0;
+    bool restore_best = true;
+    nn_progress_fn progress = nullptr;
+    void *progress_user = nullptr;
 };
+
+enum class StopReason { kCompleted, kEarlyStopped, kCancelled, kDiverged };
 
 struct FitSummary {
     size_t epochs_run = 0, steps_run = 0, steps_per_epoch = 0;
     double final_loss = 0.0, seconds = 0.0;
+    StopReason stop = StopReason::kCompleted;
+    std::string stop_message;  // for kCancelled / kDiverged
+    uint64_t best_epoch = 0;
+    double best_loss = 0.0, final_val_loss = 0.0, final_val_accuracy = 0.0;
 };
 
 struct Evaluation {
@@ -58,6 +78,26 @@ struct LossRecord {
     uint64_t epoch, iteration, steps_per_epoch;
     double loss;
 };
+
+struct EpochRecord {
+    uint64_t epoch;  // 1-based, over the model's life
+    double loss;     // mean training loss of the epoch's steps
+    double val_loss, val_accuracy;  // NaN without validation
+};
+
+// What a model's optimizer holds between fit calls (the state itself lives on the
+// backend; this is its host-side description, or a copy of it for saving and moving).
+struct OptimizerState {
+    nn_optimizer kind = NN_OPTIMIZER_SGD;
+    uint64_t adam_step = 0;     // Adam's t after the last step
+    std::vector<double> values; // slots × params, model-dtype values as doubles
+};
+
+// Rows a validation fraction holds out of `rows`: ceil(fraction · rows), 0 for 0.
+size_t validation_rows(double fraction, size_t rows);
+
+// Number of per-parameter state slots of an optimizer.
+inline size_t optimizer_slots(nn_optimizer o) { return NN_BACKEND_OPTIMIZER_SLOTS(uint32_t(o)); }
 
 enum class InitRule { kNormal, kXavier, kHe };
 
@@ -76,12 +116,24 @@ public:
     LegacyRng &rng() { return rng_; }
     const LegacyRng &rng() const { return rng_; }
     const std::vector<LossRecord> &loss_history() const { return records_; }
-    const std::vector<double> &epoch_losses() const { return epoch_losses_; }
+    const std::vector<EpochRecord> &epoch_history() const { return epochs_; }
     uint64_t epochs_done() const { return epochs_done_; }
     void reset_history();
     // Puts back what a saved model carried (epoch counter, own stream, histories).
     void restore_training_state(uint64_t epochs_done, const LegacyRng &rng, std::vector<LossRecord> records,
-                                std::vector<double> epoch_losses);
+                                std::vector<EpochRecord> epochs);
+
+    // The optimizer: its kind and step count, and a copy of its state read from the backend.
+    nn_optimizer optimizer_kind() const { return opt_kind_; }
+    uint64_t adam_step() const { return adam_step_; }
+    OptimizerState optimizer_state() const;
+    // Replaces the optimizer state (values.size() must be slots × params; values exact in
+    // the dtype). On failure nothing changes.
+    void set_optimizer_state(const OptimizerState &state);
+    // Drops the state: the next fit starts its optimizer from zero.
+    void reset_optimizer();
+    // True when the backend holds optimizer state (tables with the 0.2 members).
+    bool backend_trains_optimizers() const;
 
     // Metadata strings saved with the model.
     const std::map<std::string, std::string> &metadata() const { return metadata_; }
@@ -91,8 +143,9 @@ public:
     void set_params(const std::vector<double> &params);
     // Moves to another backend/device; on failure the model stays where it was.
     void move_to(const Placement &placement);
-    // Trains; all-or-nothing: if a backend fails midway, parameters and histories
-    // are restored to what they were before the call.
+    // Trains. All-or-nothing on failure: if a backend fails midway, parameters,
+    // optimizer state, histories and `shuffle_rng` are restored to what they were. A
+    // cancel or divergence is not a failure: the summary says so and the work is kept.
     FitSummary fit(const TrainData &data, const FitConfig &config, LegacyRng &shuffle_rng);
     // Scores (rows × outputs, model dtype) for inputs x (rows × inputs, model dtype).
     void predict(const void *x, size_t rows, void *scores);
@@ -112,6 +165,11 @@ private:
 
     State create_state(const Placement &placement) const;
     void write_params(nn_backend_model *state, const nn_backend_iface *iface) const;
+    static bool has_optimizer_members(const nn_backend_iface *iface);
+    // Writes `kind` with `values` (model dtype bytes, or null for zeros) to a backend state.
+    void write_optimizer(nn_backend_model *state, const nn_backend_iface *iface, nn_optimizer kind,
+                         const void *values) const;
+    Evaluation evaluate_into(const TrainData &data, TypedBuffer &scores, TypedBuffer &terms);
 
     NetShape shape_;
     std::vector<double> params_;  // host copy, values exact in the model dtype
@@ -120,7 +178,9 @@ private:
     State state_;
     uint64_t epochs_done_ = 0;
     std::vector<LossRecord> records_;
-    std::vector<double> epoch_losses_;
+    std::vector<EpochRecord> epochs_;
+    nn_optimizer opt_kind_ = NN_OPTIMIZER_SGD;
+    uint64_t adam_step_ = 0;
     std::map<std::string, std::string> metadata_;
 };
 

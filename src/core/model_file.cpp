@@ -2,7 +2,10 @@
 //   magic "\x89NNMODEL\r\n\x1a\n" (12 bytes) · u32 format version · u32 flags (0)
 //   sections: u32 tag · u32 reserved (0) · u64 payload length · payload
 //     "ARCH" architecture, "PARM" parameters, "TRNG" training state (optional),
-//     "META" metadata (optional); unknown tags are skipped, so later versions can add.
+//     "OPTM" optimizer state and "EPCH" per-epoch validation figures (optional, read
+//     only beside TRNG), "META" metadata (optional); unknown tags are skipped, so later
+//     versions can add (OPTM and EPCH were added that way: version-1 readers before
+//     them skip them).
 //   "END " with an 4-byte payload: CRC-32 of every byte before this section's header.
 #include "core/model_file.h"
 
@@ -23,8 +26,8 @@ constexpr uint32_t tag(const char (&s)[5]) {
     return uint32_t(uint8_t(s[0])) | uint32_t(uint8_t(s[1])) << 8 | uint32_t(uint8_t(s[2])) << 16 |
            uint32_t(uint8_t(s[3])) << 24;
 }
-constexpr uint32_t kArch = tag("ARCH"), kParams = tag("PARM"), kTraining = tag("TRNG"), kMeta = tag("META"),
-                   kEnd = tag("END ");
+constexpr uint32_t kArch = tag("ARCH"), kParams = tag("PARM"), kTraining = tag("TRNG"), kOptimizer = tag("OPTM"),
+                   kEpochs = tag("EPCH"), kMeta = tag("META"), kEnd = tag("END ");
 
 uint32_t storage_code(nn_dtype t) { return t == NN_DTYPE_FLOAT16 ? 2u : t == NN_DTYPE_FLOAT64 ? 1u : 0u; }
 
@@ -158,10 +161,83 @@ void read_training(Reader r, Contents &c) {
         rec.steps_per_epoch = r.u64();
         rec.loss = r.f64();
     }
-    c.epoch_losses.resize(r.count(r.u64(), 8, "epoch loss"));
-    for (double &v : c.epoch_losses) v = r.f64();
+    // The epoch losses; their epoch numbers and validation figures come from EPCH when
+    // the file has one (files written before it: epochs 1, 2, … without validation).
+    c.epochs.resize(r.count(r.u64(), 8, "epoch loss"));
+    for (size_t i = 0; i < c.epochs.size(); ++i) c.epochs[i] = {uint64_t(i) + 1, r.f64(), NAN, NAN};
     r.done();
+    // One loss per completed epoch: never more than the epochs trained.
+    if (c.epochs.size() > c.epochs_done)
+        fail(NN_ERR_CORRUPT, "the file has " + std::to_string(c.epochs.size()) + " epoch losses for " +
+                                 std::to_string(c.epochs_done) + " epochs trained");
     c.has_training_state = true;
+}
+
+// OPTM: the optimizer's kind, Adam's step count and its state, slots × parameters values
+// in the parameters' flat layout. Stored as float32 or float64; a float32 model rounds
+// float64 values once, as PARM.
+OptimizerState read_optimizer(Reader r, const NetShape &shape) {
+    OptimizerState o;
+    const uint32_t kind = r.u32(), storage = r.u32();
+    const uint64_t step = r.u64(), n = r.u64();
+    if (kind > NN_OPTIMIZER_ADAM) fail(NN_ERR_CORRUPT, "unknown optimizer " + std::to_string(kind));
+    if (storage > 1) fail(NN_ERR_CORRUPT, "unknown optimizer state storage " + std::to_string(storage));
+    o.kind = nn_optimizer(kind);
+    if (o.kind != NN_OPTIMIZER_ADAM && step != 0)
+        fail(NN_ERR_CORRUPT, "a step count of " + std::to_string(step) + " for an optimizer other than Adam");
+    o.adam_step = step;
+    const size_t slots = optimizer_slots(o.kind), params = shape.param_count();
+    // params ≤ 2^48 (read_arch) and slots ≤ 2: no overflow.
+    if (n != uint64_t(slots) * uint64_t(params))
+        fail(NN_ERR_CORRUPT, "the optimizer state has " + std::to_string(n) + " values, its optimizer and architecture " +
+                                 std::to_string(slots) + " x " + std::to_string(params));
+    o.values.resize(r.count(n, storage == 1 ? 8 : 4, "optimizer state value"));
+    // Slots holding running squares (AdaGrad and RMSprop h; Adam's second slot, v) are
+    // never negative.
+    const bool squares_first = o.kind == NN_OPTIMIZER_ADAGRAD || o.kind == NN_OPTIMIZER_RMSPROP;
+    const size_t squares_from = squares_first ? 0 : o.kind == NN_OPTIMIZER_ADAM ? params : o.values.size();
+    for (size_t i = 0; i < o.values.size(); ++i) {
+        double v = storage == 1 ? r.f64() : double(r.f32());
+        if (shape.dtype == NN_DTYPE_FLOAT32) v = double(float(v));
+        if (!std::isfinite(v)) fail(NN_ERR_CORRUPT, "an optimizer state value is not finite (in the model's dtype)");
+        if (i >= squares_from && v < 0.0) fail(NN_ERR_CORRUPT, "a running square of the optimizer state is negative");
+        o.values[i] = v;
+    }
+    r.done();
+    return o;
+}
+
+// EPCH: per epoch of TRNG's epoch losses, its epoch number and validation figures.
+std::vector<EpochRecord> read_epochs(Reader r) {
+    std::vector<EpochRecord> e(r.count(r.u64(), 24, "epoch record"));
+    for (EpochRecord &rec : e) {
+        rec.epoch = r.u64();
+        rec.loss = NAN;  // TRNG's
+        rec.val_loss = r.f64();
+        rec.val_accuracy = r.f64();
+        if (!std::isnan(rec.val_accuracy) && !(rec.val_accuracy >= 0.0 && rec.val_accuracy <= 1.0))
+            fail(NN_ERR_CORRUPT, "a validation accuracy of " + num(rec.val_accuracy));
+    }
+    r.done();
+    return e;
+}
+
+// Puts EPCH's figures beside TRNG's losses: one record per epoch loss, epoch numbers
+// increasing from 1 and at most the epochs trained.
+void merge_epochs(Contents &c, const std::vector<EpochRecord> &e) {
+    if (e.size() != c.epochs.size())
+        fail(NN_ERR_CORRUPT, "the file has " + std::to_string(e.size()) + " epoch records and " +
+                                 std::to_string(c.epochs.size()) + " epoch losses");
+    uint64_t last = 0;
+    for (size_t i = 0; i < e.size(); ++i) {
+        if (e[i].epoch <= last || e[i].epoch > c.epochs_done)
+            fail(NN_ERR_CORRUPT, "epoch record " + std::to_string(i) + " has epoch " + std::to_string(e[i].epoch) +
+                                     " (after " + std::to_string(last) + ", of " + std::to_string(c.epochs_done) + ")");
+        last = e[i].epoch;
+        c.epochs[i].epoch = e[i].epoch;
+        c.epochs[i].val_loss = e[i].val_loss;
+        c.epochs[i].val_accuracy = e[i].val_accuracy;
+    }
 }
 
 void read_meta(Reader r, Contents &c) {
@@ -243,9 +319,50 @@ std::vector<unsigned char> serialize(const Model &model, const SaveConfig &confi
             w.u64(r.steps_per_epoch);
             w.f64(r.loss);
         }
-        w.u64(model.epoch_losses().size());
-        for (double v : model.epoch_losses()) w.f64(v);
+        const std::vector<EpochRecord> &epochs = model.epoch_history();
+        w.u64(epochs.size());
+        for (const EpochRecord &e : epochs) w.f64(e.loss);
         w.end(at);
+
+        // The validation figures, beside TRNG's epoch losses (which old readers still read).
+        if (!epochs.empty()) {
+            at = w.begin(kEpochs);
+            w.u64(epochs.size());
+            for (const EpochRecord &e : epochs) {
+                w.u64(e.epoch);
+                w.f64(e.val_loss);
+                w.f64(e.val_accuracy);
+            }
+            w.end(at);
+        }
+
+        // The optimizer, when it holds state: plain SGD has none, and a model without an
+        // OPTM section loads as one whose optimizer starts from zero.
+        if (model.optimizer_kind() != NN_OPTIMIZER_SGD) {
+            const OptimizerState o = model.optimizer_state();
+            const size_t n = optimizer_slots(o.kind) * params.size();
+            if (!o.values.empty() && o.values.size() != n)
+                fail(NN_ERR_INTERNAL, "the optimizer state has " + std::to_string(o.values.size()) + " values, not " +
+                                          std::to_string(n));
+            if (!o.values.empty()) {  // empty: no state yet, as good as zeros
+                at = w.begin(kOptimizer);
+                w.u32(uint32_t(o.kind));
+                w.u32(storage_code(shape.dtype));  // the model's own dtype: lossless
+                w.u64(o.kind == NN_OPTIMIZER_ADAM ? o.adam_step : 0);
+                w.u64(n);
+                for (size_t i = 0; i < n; ++i) {
+                    const double v = o.values[i];
+                    if (!std::isfinite(v))
+                        fail(NN_ERR_NON_FINITE, "optimizer state value " + std::to_string(i) + " is not finite (" + num(v) +
+                                                    "); save without the training state or reset the optimizer");
+                    if (shape.dtype == NN_DTYPE_FLOAT32)
+                        w.f32(float(v));
+                    else
+                        w.f64(v);
+                }
+                w.end(at);
+            }
+        }
     }
 
     if (!model.metadata().empty()) {
@@ -286,7 +403,8 @@ Contents parse(const unsigned char *data, size_t size) {
     if (crc32(data, end_at) != stored) fail(NN_ERR_CORRUPT, "checksum mismatch: the file is damaged");
 
     Contents c;
-    bool have_arch = false, have_params = false, have_meta = false;
+    bool have_arch = false, have_params = false, have_meta = false, have_epochs = false;
+    std::vector<EpochRecord> epochs;
     Reader sections(data + kHeaderSize, end_at - kHeaderSize, "the section list");
     std::vector<std::pair<uint32_t, Reader>> found;
     while (sections.left() > 0) {
@@ -314,6 +432,14 @@ Contents parse(const unsigned char *data, size_t size) {
         } else if (t == kTraining) {
             if (c.has_training_state) fail(NN_ERR_CORRUPT, "two training-state sections");
             read_training(r, c);
+        } else if (t == kOptimizer) {
+            if (c.has_optimizer) fail(NN_ERR_CORRUPT, "two optimizer sections");
+            c.optimizer = read_optimizer(r, c.shape);
+            c.has_optimizer = true;
+        } else if (t == kEpochs) {
+            if (have_epochs) fail(NN_ERR_CORRUPT, "two epoch-record sections");
+            epochs = read_epochs(r);
+            have_epochs = true;
         } else if (t == kMeta) {
             if (have_meta) fail(NN_ERR_CORRUPT, "two metadata sections");
             read_meta(r, c);
@@ -324,6 +450,13 @@ Contents parse(const unsigned char *data, size_t size) {
         // ARCH handled above; unknown tags are skipped (sections added by later versions).
     }
     if (!have_params) fail(NN_ERR_CORRUPT, "no parameter section");
+    // OPTM and EPCH extend TRNG: checked on their own above, used only beside it.
+    if (c.has_training_state) {
+        if (have_epochs) merge_epochs(c, epochs);
+    } else {
+        c.has_optimizer = false;
+        c.optimizer = OptimizerState{};
+    }
     return c;
 }
 

@@ -24,16 +24,22 @@ struct SaveConfig {
 struct Contents {
     NetShape shape;
     std::vector<double> params;
+    // TRNG, with EPCH's validation figures merged into `epochs` (NaN where the file has
+    // none: files written before EPCH existed).
     bool has_training_state = false;
     uint64_t epochs_done = 0;
     LegacyRng rng;
     std::vector<LossRecord> records;
-    std::vector<double> epoch_losses;
+    std::vector<EpochRecord> epochs;
+    // OPTM (only with TRNG): the optimizer's state, values exact in the model's dtype.
+    bool has_optimizer = false;
+    OptimizerState optimizer;
     std::map<std::string, std::string> metadata;
 };
 
 // The file's bytes. Throws nn::Error (NN_ERR_NON_FINITE) for a parameter the storage
-// dtype cannot hold.
+// dtype cannot hold, or, with the training state, for an optimizer state value that is
+// not finite.
 std::vector<unsigned char> serialize(const Model &model, const SaveConfig &config);
 
 // Checks and decodes; throws nn::Error (NN_ERR_CORRUPT, NN_ERR_VERSION). Never allocates

@@ -50,17 +50,23 @@ void activation_backward(T *dh, const T *out, size_t n, uint32_t act) {
 }
 
 template <typename T>
-double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms) {
+double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms,
+                             const double *class_weights) {
     for (size_t r = 0; r < B; ++r) {
         T *row = scores + r * O;
         math::softmax_row(row, O);
         terms[r] = math::cross_entropy_term(row[labels[r]]);
+        if (class_weights) terms[r] = T(class_weights[labels[r]]) * terms[r];
     }
     // -np.sum(log(...)) / batch_size: the negated sum divided by an int (float64 result).
     double loss = double(-math::pairwise_sum(terms, B, 1)) / double(B);
     for (size_t r = 0; r < B; ++r) {
         T *row = scores + r * O;
         row[labels[r]] -= T(1);
+        if (class_weights) {
+            const T w = T(class_weights[labels[r]]);
+            for (size_t j = 0; j < O; ++j) row[j] = row[j] * w;
+        }
         for (size_t j = 0; j < O; ++j) row[j] = row[j] / T(B);
     }
     return loss;
@@ -82,6 +88,7 @@ template <typename T>
 Model<T>::Model(NetShape shape) : shape_(std::move(shape)) {
     params_.assign(shape_.param_count(), T(0));
     grads_.assign(shape_.param_count(), T(0));
+    squares_.assign(optim::largest_array(shape_.sizes.data(), shape_.sizes.size()), T(0));
     acts_.resize(shape_.sizes.size());
 }
 
@@ -125,11 +132,11 @@ void Model<T>::forward(size_t B) {
 }
 
 template <typename T>
-double Model<T>::loss_and_backward(size_t B) {
+double Model<T>::loss_and_backward(size_t B, const double *class_weights) {
     const size_t L = shape_.layers(), out = shape_.outputs();
     T *dscores = acts_[L].data();  // the loss turns the scores into their gradient
     double loss = shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY
-                      ? softmax_cross_entropy(dscores, batch_labels_.data(), B, out, terms_.data())
+                      ? softmax_cross_entropy(dscores, batch_labels_.data(), B, out, terms_.data(), class_weights)
                       : mean_squared_error(dscores, batch_t_.data(), B, out, terms_.data());
     std::copy(dscores, dscores + B * out, delta_.begin());
     for (size_t l = L; l-- > 0;) {
@@ -146,7 +153,7 @@ double Model<T>::loss_and_backward(size_t B) {
 }
 
 template <typename T>
-double Model<T>::loss_and_gradients(const int64_t *order, size_t B) {
+double Model<T>::loss_and_gradients(const int64_t *order, size_t B, const double *class_weights) {
     const size_t in = shape_.inputs(), out = shape_.outputs();
     T *x = acts_[0].data();
     for (size_t r = 0; r < B; ++r) {
@@ -158,14 +165,24 @@ double Model<T>::loss_and_gradients(const int64_t *order, size_t B) {
             std::memcpy(batch_t_.data() + r * out, data_t_.data() + src * out, out * sizeof(T));
     }
     forward(B);
-    return loss_and_backward(B);
+    return loss_and_backward(B, class_weights);
 }
 
 template <typename T>
-double Model<T>::train_step(const int64_t *order, size_t B, T learning_rate) {
-    double loss = loss_and_gradients(order, B);
-    for (size_t i = 0; i < params_.size(); ++i) params_[i] = math::sgd_update(params_[i], grads_[i], learning_rate);
+double Model<T>::train_step(const int64_t *order, size_t B, const optim::Settings &s, uint64_t t) {
+    const double loss = loss_and_gradients(order, B, s.class_weights);
+    if (s.stop_on_non_finite && !std::isfinite(loss)) return loss;
+    optim::apply_step(params_.data(), grads_.data(), opt_state_.data(), params_.size(), shape_.sizes.data(),
+                      shape_.sizes.size(), s, t, squares_.data());
     return loss;
+}
+
+template <typename T>
+void Model<T>::set_optimizer(uint32_t kind, const T *values) {
+    std::vector<T> state(NN_BACKEND_OPTIMIZER_SLOTS(kind) * params_.size(), T(0));
+    if (values) std::copy(values, values + state.size(), state.begin());
+    opt_state_.swap(state);
+    opt_kind_ = kind;
 }
 
 template <typename T>
@@ -187,7 +204,7 @@ void Model<T>::predict(const T *x, size_t rows, T *scores) {
                                      size_t);                                                        \
     template void activation_forward<T>(T *, size_t, uint32_t);                                      \
     template void activation_backward<T>(T *, const T *, size_t, uint32_t);                          \
-    template double softmax_cross_entropy<T>(T *, const int32_t *, size_t, size_t, T *);             \
+    template double softmax_cross_entropy<T>(T *, const int32_t *, size_t, size_t, T *, const double *); \
     template double mean_squared_error<T>(T *, const T *, size_t, size_t, T *);                      \
     template class Model<T>;
 

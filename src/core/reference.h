@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/nn_optim.h"
 #include "core/net.h"
 
 namespace nn::ref {
@@ -30,9 +31,11 @@ void activation_backward(T *dh, const T *out, size_t n, uint32_t act);
 
 // Softmax-with-loss on scores (B, O) holding class indices `labels` (B): turns
 // `scores` into d loss / d scores = (softmax − onehot) / B and returns the mean loss.
-// `terms` is scratch for B values.
+// `terms` is scratch for B values. With `class_weights` (one per class), row r's term
+// and gradient are multiplied by class_weights[labels[r]] (still divided by B).
 template <typename T>
-double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms);
+double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms,
+                             const double *class_weights = nullptr);
 
 // Mean squared error Σ_rows ½ Σ_cols (y − t)² / B on y (B, O) against t (B, O);
 // turns y into (y − t) / B and returns the loss. `terms` is scratch for B·O values.
@@ -51,18 +54,25 @@ public:
     const std::vector<T> &grads() const { return grads_; }
     // Forward, loss and backward on the stored rows order[0..B): fills grads() and
     // returns the mean loss.
-    double loss_and_gradients(const int64_t *order, size_t B);
-    // One SGD step on the stored rows order[0..B); returns the loss before the update.
-    double train_step(const int64_t *order, size_t B, T learning_rate);
+    double loss_and_gradients(const int64_t *order, size_t B, const double *class_weights = nullptr);
+    // One step on the stored rows order[0..B) as `s` describes (decay, clipping, the
+    // optimizer; `t` is Adam's step number); returns the loss before the update. With
+    // s.stop_on_non_finite, a non-finite loss skips the update.
+    double train_step(const int64_t *order, size_t B, const optim::Settings &s, uint64_t t);
+    // Selects the optimizer and sets its state (values, or zeros when null).
+    void set_optimizer(uint32_t kind, const T *values);
+    const std::vector<T> &optimizer_state() const { return opt_state_; }
     void predict(const T *x, size_t rows, T *scores);
 
 private:
     void size_workspace(size_t batch);
     void forward(size_t B);  // acts_[0] holds the batch on entry
-    double loss_and_backward(size_t B);
+    double loss_and_backward(size_t B, const double *class_weights);
 
     NetShape shape_;
     std::vector<T> params_, grads_;
+    uint32_t opt_kind_ = 0;
+    std::vector<T> opt_state_, squares_;
     std::vector<T> data_x_, data_t_;   // stored training set
     std::vector<int32_t> data_labels_;
     size_t rows_ = 0, batch_capacity_ = 0;

@@ -2,7 +2,9 @@
 // core drives every backend — built in or loaded — through one path.
 #include "core/reference_backend.h"
 
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <new>
 #include <variant>
 
@@ -88,12 +90,54 @@ nn_backend_result ref_data_upload(nn_backend_model *model, const void *x, const 
 
 nn_backend_result ref_train_steps(nn_backend_model *model, const int64_t *order, size_t steps, size_t batch,
                                   const nn_backend_train_config *config, double *out_losses) {
+    const optim::Settings settings(*config);
+    if (!settings.known()) {
+        set_backend_error("reference backend: unknown optimizer");
+        return NN_BACKEND_ERR_UNSUPPORTED;
+    }
+    bool wrong_state = false;
     std::visit([&](auto &m) {
-        using T = typename std::decay_t<decltype(m.params())>::value_type;
-        const T lr = T(config->learning_rate);
-        for (size_t s = 0; s < steps; ++s) out_losses[s] = m.train_step(order + s * batch, batch, lr);
+        if (m.optimizer_state().size() != NN_BACKEND_OPTIMIZER_SLOTS(settings.optimizer) * m.params().size()) {
+            wrong_state = true;
+            return;
+        }
+        for (size_t s = 0; s < steps; ++s) {
+            out_losses[s] = m.train_step(order + s * batch, batch, settings, settings.adam_step + s + 1);
+            if (settings.stop_on_non_finite && !std::isfinite(out_losses[s])) break;
+        }
     }, model->impl);
+    if (wrong_state) {
+        set_backend_error("reference backend: the optimizer state was not set for this optimizer");
+        return NN_BACKEND_ERR_INVALID;
+    }
     return NN_BACKEND_OK;
+}
+
+nn_backend_result ref_optimizer_state_write(nn_backend_model *model, uint32_t optimizer, const void *state,
+                                            size_t count) {
+    if (optimizer > optim::kAdam) {
+        set_backend_error("reference backend: unknown optimizer");
+        return NN_BACKEND_ERR_UNSUPPORTED;
+    }
+    return guarded([&] {
+        std::visit([&](auto &m) {
+            using T = typename std::decay_t<decltype(m.params())>::value_type;
+            if (count != NN_BACKEND_OPTIMIZER_SLOTS(optimizer) * m.params().size())
+                throw std::invalid_argument("reference backend: optimizer state of the wrong size");
+            m.set_optimizer(optimizer, static_cast<const T *>(state));
+        }, model->impl);
+    });
+}
+
+nn_backend_result ref_optimizer_state_read(nn_backend_model *model, void *out, size_t count) {
+    return guarded([&] {
+        std::visit([&](auto &m) {
+            using T = typename std::decay_t<decltype(m.params())>::value_type;
+            if (count != m.optimizer_state().size())
+                throw std::invalid_argument("reference backend: optimizer state of the wrong size");
+            std::copy(m.optimizer_state().begin(), m.optimizer_state().end(), static_cast<T *>(out));
+        }, model->impl);
+    });
 }
 
 nn_backend_result ref_predict(nn_backend_model *model, const void *x, size_t rows, void *out_scores) {
@@ -118,6 +162,8 @@ const nn_backend_iface kReferenceIface = {
     .data_upload = ref_data_upload,
     .train_steps = ref_train_steps,
     .predict = ref_predict,
+    .optimizer_state_write = ref_optimizer_state_write,
+    .optimizer_state_read = ref_optimizer_state_read,
 };
 
 }  // namespace

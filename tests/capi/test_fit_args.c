@@ -377,6 +377,45 @@ static void test_nn_fit_report_is_written_only_up_to_its_struct_size(void **stat
     free(report);
 }
 
+/* 0.1's structs end before the trainer's fields. Its options train exactly as the same
+ * fields in a full struct with the defaults for the rest, and its report is written
+ * only as far as it goes. */
+static void test_nn_fit_accepts_the_0_1_struct_sizes(void **state)
+{
+    fit_args *a = *state;
+    const size_t opt_v01 = offsetof(nn_fit_options, optimizer), rep_v01 = offsetof(nn_fit_report, stopped_early);
+    nn_fit_options *old_opts = malloc(sizeof *old_opts);
+    nn_fit_report *old_rep = malloc(sizeof *old_rep);
+    const unsigned char *rep_bytes = (const unsigned char *)old_rep;
+    nn_model *twin = fixture_model(NN_LOSS_SOFTMAX_CROSS_ENTROPY);
+    double p_old[64], p_new[64];
+    size_t n = 0, i;
+    assert_non_null(old_opts);
+    assert_non_null(old_rep);
+    /* The 0.1 prefix of the fixture's options; garbage where 0.2's fields would be. */
+    memset(old_opts, 0x5A, sizeof *old_opts);
+    memcpy(old_opts, &a->options, opt_v01);
+    old_opts->struct_size = opt_v01;
+    memset(old_rep, 0xAB, sizeof *old_rep);
+    old_rep->struct_size = rep_v01;
+    a->options_ptr = old_opts;
+    a->report_ptr = old_rep;
+    CAPI_OK(fit_call(a));
+    for (i = rep_v01; i < sizeof *old_rep; ++i) assert_int_equal(rep_bytes[i], 0xAB);
+    assert_int_equal(old_rep->epochs_run, a->options.epochs);
+    /* The same fit with a full struct. */
+    CAPI_OK(nn_fit(twin, a->x, a->x_dtype, a->rows, a->cols, a->targets, a->target_type, a->target_cols,
+                   &a->options, NULL));
+    CAPI_OK(nn_param_count(a->model, &n));
+    assert_true(n <= 64);
+    CAPI_OK(nn_get_params(a->model, p_old, 64));
+    CAPI_OK(nn_get_params(twin, p_new, 64));
+    assert_memory_equal(p_old, p_new, n * sizeof(double));
+    nn_destroy(twin);
+    free(old_opts);
+    free(old_rep);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -398,6 +437,7 @@ int main(void)
         T(test_nn_fit_rejects_wrong_options_struct_size),
         T(test_nn_fit_rejects_zero_report_struct_size),
         T(test_nn_fit_rejects_overflowing_rows),
+        T(test_nn_fit_accepts_the_0_1_struct_sizes),
         T(test_nn_fit_report_is_written_only_up_to_its_struct_size),
     };
 #undef T

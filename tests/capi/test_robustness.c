@@ -24,13 +24,14 @@ static nn_status fit(nn_model *m, const nn_fit_options *o, nn_fit_report *rep)
     return nn_fit(m, x64, NN_DTYPE_FLOAT64, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1, o, rep);
 }
 
-/* Training from parameters whose scores overflow completes, and its losses say so:
- * never a made-up finite number for a NaN forward pass. */
-static void test_nn_fit_non_finite_forward_shows_in_the_losses(void **state)
+/* Training from parameters whose scores overflow stops at the first step with
+ * NN_ERR_DIVERGED: no update is applied, no made-up finite loss is recorded, and the
+ * report says no step ran. */
+static void test_nn_fit_non_finite_forward_stops_as_diverged(void **state)
 {
     static const size_t sizes[] = {2, 2, 3};
-    double params[15];
-    size_t i;
+    double params[15], after[15];
+    size_t i, n_records = 99, n_epochs = 99;
     nn_model *m = capi_model(NN_DTYPE_FLOAT32, sizes, 3, 1);
     nn_fit_options o = capi_fit_options(1, 10, 0.1, 1);
     nn_fit_report rep;
@@ -38,8 +39,16 @@ static void test_nn_fit_non_finite_forward_shows_in_the_losses(void **state)
     for (i = 0; i < 15; ++i) params[i] = 3e38;
     CAPI_OK(nn_set_params(m, params, 15));
     nn_fit_report_init(&rep);
-    CAPI_OK(fit(m, &o, &rep));
+    CAPI_FAIL(NN_ERR_DIVERGED, fit(m, &o, &rep));
+    assert_int_equal(rep.steps_run, 0);
+    assert_int_equal(rep.epochs_run, 0);
     assert_false(isfinite(rep.final_loss));
+    CAPI_OK(nn_get_params(m, after, 15));
+    for (i = 0; i < 15; ++i) assert_true(after[i] == (double)(float)3e38);
+    CAPI_OK(nn_get_loss_history(m, NULL, 0, &n_records));
+    CAPI_OK(nn_get_epoch_losses(m, NULL, 0, &n_epochs));
+    assert_int_equal(n_records, 0);
+    assert_int_equal(n_epochs, 0);
     nn_destroy(m);
 }
 
@@ -136,7 +145,7 @@ static void test_nn_set_device_rejects_negative_index_even_for_auto(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nn_fit_non_finite_forward_shows_in_the_losses),
+        cmocka_unit_test(test_nn_fit_non_finite_forward_stops_as_diverged),
         cmocka_unit_test(test_overflowing_scores_give_non_finite_results),
         cmocka_unit_test(test_nn_fit_rejects_learning_rates_float32_cannot_hold),
         cmocka_unit_test(test_nn_fit_huge_report_interval_keeps_one_record_per_epoch),

@@ -11,6 +11,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/nn_math.h"
+#include "common/nn_optim.h"
 #include "nn/nn_backend.h"
 
 namespace {
@@ -171,8 +173,10 @@ struct Model {
     std::vector<int32_t> data_labels;
     size_t capacity = 0;
     std::vector<std::vector<T>> acts;  // acts[l]: (sizes[l], B); acts.back(): the scores
-    std::vector<T> delta, delta_next, terms, batch_t, row_max, row_sum;
+    std::vector<T> delta, delta_next, terms, batch_t, row_max, row_sum, row_weight;
     std::vector<int32_t> batch_labels;
+    uint32_t opt_kind = nn::optim::kSgd;
+    std::vector<T> opt_state, squares;  // slots × params; clipping scratch
 
     size_t layers() const { return sizes.size() - 1; }
 
@@ -189,6 +193,7 @@ struct Model {
         }
         params.assign(off, T(0));
         grads.assign(off, T(0));
+        squares.assign(nn::optim::largest_array(sizes.data(), sizes.size()), T(0));
         acts.resize(sizes.size());
     }
 
@@ -203,6 +208,7 @@ struct Model {
         batch_t.assign(batch * sizes.back(), T(0));
         row_max.assign(batch, T(0));
         row_sum.assign(batch, T(0));
+        row_weight.assign(batch, T(0));
         batch_labels.assign(batch, 0);
         capacity = batch;
     }
@@ -216,7 +222,7 @@ struct Model {
 
     // Scores (O, B) → d loss / d scores in place; returns the mean loss over the
     // `rows` real lanes and leaves the padded lanes' gradient zero.
-    double softmax_cross_entropy(T *s, size_t B, size_t rows, size_t O) {
+    double softmax_cross_entropy(T *s, size_t B, size_t rows, size_t O, const double *class_weights) {
         T *__restrict m = row_max.data(), *__restrict sum = row_sum.data();
         std::copy(s, s + B, m);
         for (size_t j = 1; j < O; ++j) {
@@ -249,6 +255,15 @@ struct Model {
             p -= T(1);
         }
         for (size_t r = 0; r < rows; ++r) term[r] = nn::math::cross_entropy_term(term[r]);
+        if (class_weights) {  // row r's term and gradient times its class's weight
+            T *__restrict w = row_weight.data();
+            for (size_t r = 0; r < rows; ++r) w[r] = T(class_weights[batch_labels[r]]);
+            for (size_t r = 0; r < rows; ++r) term[r] = w[r] * term[r];
+            for (size_t j = 0; j < O; ++j) {
+                T *__restrict sj = s + j * B;
+                for (size_t r = 0; r < rows; ++r) sj[r] = sj[r] * w[r];
+            }
+        }
         const double value = double(-nn::math::pairwise_sum(terms.data(), rows, 1)) / double(rows);
         for (size_t j = 0; j < O; ++j) {
             T *__restrict sj = s + j * B;
@@ -267,7 +282,7 @@ struct Model {
         return 0.5 * double(nn::math::pairwise_sum(terms.data(), rows * O, 1)) / double(rows);
     }
 
-    double step(const int64_t *order, size_t rows, T lr) {
+    double step(const int64_t *order, size_t rows, const nn::optim::Settings &settings, uint64_t t) {
         const size_t in = sizes.front(), out = sizes.back(), L = layers(), B = padded(rows);
         T *x = acts[0].data();
         for (size_t r = 0; r < B; ++r) {
@@ -287,8 +302,10 @@ struct Model {
         }
         forward(B);
         T *s = acts[L].data();
-        const double value = loss == nn::math::kSoftmaxCrossEntropy ? softmax_cross_entropy(s, B, rows, out)
-                                                                    : mean_squared_error(s, B, rows, out);
+        const double value = loss == nn::math::kSoftmaxCrossEntropy
+                                 ? softmax_cross_entropy(s, B, rows, out, settings.class_weights)
+                                 : mean_squared_error(s, B, rows, out);
+        if (settings.stop_on_non_finite && !std::isfinite(value)) return value;  // no update
         const T *d = s;
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
@@ -299,9 +316,8 @@ struct Model {
                 d = delta.data();
             }
         }
-        T *__restrict p = params.data();
-        const T *__restrict g = grads.data();
-        for (size_t i = 0; i < params.size(); ++i) p[i] = nn::math::sgd_update(p[i], g[i], lr);
+        nn::optim::apply_step(params.data(), grads.data(), opt_state.data(), params.size(), sizes.data(), sizes.size(),
+                              settings, t, squares.data());
         return value;
     }
 
@@ -437,12 +453,23 @@ nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void
 #define NN_CPU_CLONES
 #endif
 
-NN_CPU_CLONES void train_f32(Model<float> &m, const int64_t *order, size_t steps, size_t batch, float lr, double *losses) {
-    for (size_t s = 0; s < steps; ++s) losses[s] = m.step(order + s * batch, batch, lr);
+template <typename T>
+inline void train(Model<T> &m, const int64_t *order, size_t steps, size_t batch, const nn::optim::Settings &settings,
+                  double *losses) {
+    for (size_t s = 0; s < steps; ++s) {
+        losses[s] = m.step(order + s * batch, batch, settings, settings.adam_step + s + 1);
+        if (settings.stop_on_non_finite && !std::isfinite(losses[s])) break;
+    }
 }
 
-NN_CPU_CLONES void train_f64(Model<double> &m, const int64_t *order, size_t steps, size_t batch, double lr, double *losses) {
-    for (size_t s = 0; s < steps; ++s) losses[s] = m.step(order + s * batch, batch, lr);
+NN_CPU_CLONES void train_f32(Model<float> &m, const int64_t *order, size_t steps, size_t batch,
+                             const nn::optim::Settings &settings, double *losses) {
+    train(m, order, steps, batch, settings, losses);
+}
+
+NN_CPU_CLONES void train_f64(Model<double> &m, const int64_t *order, size_t steps, size_t batch,
+                             const nn::optim::Settings &settings, double *losses) {
+    train(m, order, steps, batch, settings, losses);
 }
 
 NN_CPU_CLONES void predict_f32(Model<float> &m, const float *x, size_t rows, float *scores) { m.predict(x, rows, scores); }
@@ -451,10 +478,67 @@ NN_CPU_CLONES void predict_f64(Model<double> &m, const double *x, size_t rows, d
 
 nn_backend_result cpu_train_steps(nn_backend_model *m, const int64_t *order, size_t steps, size_t batch,
                                   const nn_backend_train_config *config, double *out_losses) {
+    const nn::optim::Settings settings(*config);
+    if (!settings.known()) {
+        report("cpu backend: unknown optimizer");
+        return NN_BACKEND_ERR_UNSUPPORTED;
+    }
+    bool ready = true;
+    dispatch(m, [&](auto &impl) {
+        ready = impl.opt_kind == settings.optimizer &&
+                impl.opt_state.size() == NN_BACKEND_OPTIMIZER_SLOTS(settings.optimizer) * impl.params.size();
+    });
+    if (!ready) {
+        report("cpu backend: the optimizer state was not set for this optimizer");
+        return NN_BACKEND_ERR_INVALID;
+    }
     if (m->f64)
-        train_f64(m->m64, order, steps, batch, config->learning_rate, out_losses);
+        train_f64(m->m64, order, steps, batch, settings, out_losses);
     else
-        train_f32(m->m32, order, steps, batch, float(config->learning_rate), out_losses);
+        train_f32(m->m32, order, steps, batch, settings, out_losses);
+    return NN_BACKEND_OK;
+}
+
+nn_backend_result cpu_optimizer_state_write(nn_backend_model *m, uint32_t optimizer, const void *state, size_t count) {
+    if (optimizer > nn::optim::kAdam) {
+        report("cpu backend: unknown optimizer");
+        return NN_BACKEND_ERR_UNSUPPORTED;
+    }
+    bool size_ok = true;
+    nn_backend_result r = guarded([&] {
+        dispatch(m, [&](auto &impl) {
+            using T = elem_t<decltype(impl)>;
+            if (count != NN_BACKEND_OPTIMIZER_SLOTS(optimizer) * impl.params.size()) {
+                size_ok = false;
+                return;
+            }
+            std::vector<T> fresh(count, T(0));
+            if (state) std::memcpy(fresh.data(), state, count * sizeof(T));
+            impl.opt_state.swap(fresh);
+            impl.opt_kind = optimizer;
+        });
+    });
+    if (r == NN_BACKEND_OK && !size_ok) {
+        report("cpu backend: optimizer state of the wrong size");
+        return NN_BACKEND_ERR_INVALID;
+    }
+    return r;
+}
+
+nn_backend_result cpu_optimizer_state_read(nn_backend_model *m, void *out, size_t count) {
+    bool size_ok = true;
+    dispatch(m, [&](auto &impl) {
+        using T = elem_t<decltype(impl)>;
+        if (count != impl.opt_state.size()) {
+            size_ok = false;
+            return;
+        }
+        if (count) std::memcpy(out, impl.opt_state.data(), count * sizeof(T));
+    });
+    if (!size_ok) {
+        report("cpu backend: optimizer state of the wrong size");
+        return NN_BACKEND_ERR_INVALID;
+    }
     return NN_BACKEND_OK;
 }
 
@@ -480,6 +564,8 @@ const nn_backend_iface kCpuIface = {
     .data_upload = cpu_data_upload,
     .train_steps = cpu_train_steps,
     .predict = cpu_predict,
+    .optimizer_state_write = cpu_optimizer_state_write,
+    .optimizer_state_read = cpu_optimizer_state_read,
 };
 
 }  // namespace
