@@ -15,5 +15,7 @@ module.exports = {
   version: core.version,
   libraryPath: core.libraryPath,
   LibnnError: core.LibnnError,
+  CancelledError: core.CancelledError,
+  DivergedError: core.DivergedError,
   STATUS: core.STATUS,
 };

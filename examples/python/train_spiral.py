@@ -8,9 +8,13 @@ curve (loss.png) and the decision boundary (decision_boundary.png).
 
 One libnn.Rng plays the book's global NumPy stream: the spiral, the initial weights and the
 per-epoch shuffle draw from it in the book's order, so in float64 the losses equal the book's.
+The Trainer's lines are printed as training goes, by a progress callback (Ctrl-C stops the
+fit cleanly at the next report). --optimizer trains with another of the book's optimizers
+(Adam: --optimizer adam --lr 0.02).
 """
 import argparse
 import pathlib
+import sys
 
 import matplotlib
 
@@ -29,20 +33,32 @@ def main():
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--device", default="auto", help="auto, cpu, reference or cuda[:N]")
     parser.add_argument("--grid-step", type=float, default=0.001, help="the book's h")
+    parser.add_argument("--optimizer", default="sgd", choices=[o.name.lower() for o in libnn.Optimizer])
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="the optimizer's learning rate")
+    parser.add_argument("--quiet", action="store_true", help="no per-report lines")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+
+    def progress(p):
+        """The Trainer's line at each loss record, as the fit goes."""
+        if p.event == "report" and not args.quiet:
+            print(f"| epoch {p.epoch} |  iter {p.iteration} / {p.steps_per_epoch} "
+                  f"| time {int(p.elapsed)}[s] | loss {p.loss:.2f}")
 
     rng = libnn.Rng(1984)                                   # np.random.seed(1984) in load_data
     x, t = libnn.spiral(100, 3, rng=rng)
     with libnn.Model([2, HIDDEN_SIZE, 3], dtype=args.dtype, rng=rng, device=args.device) as model:
-        report = model.fit(x, t, epochs=MAX_EPOCH, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                           report_interval=EVAL_INTERVAL, rng=rng)
+        try:
+            report = model.fit(x, t, epochs=MAX_EPOCH, batch_size=BATCH_SIZE, learning_rate=args.lr,
+                               optimizer=args.optimizer, report_interval=EVAL_INTERVAL, rng=rng,
+                               callback=progress)
+        except KeyboardInterrupt:  # raised in the callback: the fit stopped at a step boundary
+            print(f"interrupted after {model.epoch_losses().size} epochs", file=sys.stderr)
+            report = None
         history = model.loss_history()
-        for r in history:  # the Trainer's lines (elapsed time is for the whole fit, in C)
-            print(f"| epoch {r['epoch']} |  iter {r['iteration']} / {r['steps_per_epoch']} "
-                  f"| time {int(report.seconds)}[s] | loss {r['loss']:.2f}")
         loss, accuracy = model.evaluate(x, t)
-        print(f"trained on {model.device.name} in {report.seconds * 1e3:.1f} ms: "
+        took = f" in {report.seconds * 1e3:.1f} ms" if report else ""
+        print(f"trained ({args.optimizer}) on {model.device.name}{took}: "
               f"loss {loss:.4f}, accuracy {accuracy:.2f}")
 
         # trainer.plot()

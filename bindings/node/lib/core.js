@@ -2,7 +2,7 @@
 // Shared by index.js and model.js: options tables, argument conversion, owning handles,
 // random streams, the spiral and device enumeration.
 const { fn, C, libraryPath, deviceInfo } = require('./ffi');
-const { LibnnError, STATUS, check } = require('./errors');
+const { LibnnError, CancelledError, DivergedError, STATUS, check } = require('./errors');
 
 const ACTIVATIONS = { sigmoid: 0, relu: 1, tanh: 2, identity: 3 };
 const LOSSES = { softmax_cross_entropy: 0, mean_squared_error: 1, mse: 1 };
@@ -78,6 +78,7 @@ class Handle {
 
   get handle() {
     if (this._h === null) throw new Error(`this ${this.constructor.name} has been disposed`);
+    if (this._busy) throw new Error(`this ${this.constructor.name} is in use by a running fit: a progress callback must not use it`);
     return this._h;
   }
 
@@ -86,6 +87,7 @@ class Handle {
   /** Frees the handle now; later use throws. Disposing twice is a no-op. */
   dispose() {
     if (this._h === null) return;
+    if (this._busy) throw new Error(`this ${this.constructor.name} is in use by a running fit: a progress callback must not dispose it`);
     registry.unregister(this);
     this._destroy(this._h);
     this._h = null;
@@ -144,5 +146,5 @@ function devices() {
   return result;
 }
 
-module.exports = { LibnnError, STATUS, Handle, Rng, spiral, devices, deviceFrom, asMatrix, asTargets, choice, count, uint32,
+module.exports = { LibnnError, CancelledError, DivergedError, STATUS, Handle, Rng, spiral, devices, deviceFrom, asMatrix, asTargets, choice, count, uint32,
   ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES, libraryPath, version: () => fn.nn_version_string() };

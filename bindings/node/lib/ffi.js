@@ -32,7 +32,7 @@ const { lib, path: libraryPath } = loadLibrary();
 
 // Enums are signed 32-bit ints in nn.h.
 for (const name of ['nn_status', 'nn_dtype', 'nn_activation', 'nn_loss', 'nn_init',
-  'nn_device_kind', 'nn_target_type', 'nn_output']) koffi.alias(name, 'int32_t');
+  'nn_device_kind', 'nn_target_type', 'nn_output', 'nn_optimizer', 'nn_progress_event']) koffi.alias(name, 'int32_t');
 
 koffi.opaque('nn_model');
 koffi.opaque('nn_rng');
@@ -49,6 +49,19 @@ const nn_model_desc = koffi.struct('nn_model_desc', {
   seed: 'uint32_t',
   rng: 'nn_rng *',
 });
+const nn_progress = koffi.struct('nn_progress', {
+  struct_size: 'size_t',
+  event: 'nn_progress_event',
+  epoch: 'uint64_t',
+  iteration: 'uint64_t',
+  steps_per_epoch: 'uint64_t',
+  loss: 'double',
+  val_loss: 'double',
+  val_accuracy: 'double',
+  elapsed_seconds: 'double',
+});
+// The progress pointer reaches JS as a raw pointer; model.js decodes it as nn_progress.
+const nn_progress_fn = koffi.proto('int nn_progress_fn(const void *progress, void *user)');
 const nn_fit_options = koffi.struct('nn_fit_options', {
   struct_size: 'size_t',
   epochs: 'size_t',
@@ -57,6 +70,34 @@ const nn_fit_options = koffi.struct('nn_fit_options', {
   shuffle: 'int',
   report_interval: 'size_t',
   rng: 'nn_rng *',
+  // the optimizer
+  optimizer: 'nn_optimizer',
+  momentum: 'double',
+  decay_rate: 'double',
+  beta1: 'double',
+  beta2: 'double',
+  epsilon: 'double',
+  // regularisation
+  max_grad_norm: 'double',
+  weight_decay: 'double',
+  class_weights: 'const void *', // const double *
+  n_class_weights: 'size_t',
+  // validation and early stopping
+  val_x: 'const void *',
+  val_x_dtype: 'nn_dtype',
+  val_rows: 'size_t',
+  val_cols: 'size_t',
+  val_targets: 'const void *',
+  val_target_type: 'nn_target_type',
+  val_target_cols: 'size_t',
+  validation_fraction: 'double',
+  early_stopping: 'int',
+  patience: 'int32_t',
+  min_delta: 'double',
+  restore_best: 'int',
+  // progress
+  progress: koffi.pointer(nn_progress_fn),
+  progress_user: 'void *',
 });
 const nn_fit_report = koffi.struct('nn_fit_report', {
   struct_size: 'size_t',
@@ -67,6 +108,11 @@ const nn_fit_report = koffi.struct('nn_fit_report', {
   seconds: 'double',
   device_kind: 'nn_device_kind',
   device_index: 'int',
+  stopped_early: 'int',
+  best_epoch: 'uint64_t',
+  best_loss: 'double',
+  final_val_loss: 'double',
+  final_val_accuracy: 'double',
 });
 const nn_loss_record = koffi.struct('nn_loss_record', {
   epoch: 'uint64_t',
@@ -119,7 +165,9 @@ const PROTOTYPES = [
     'const nn_fit_options *options, _Inout_ nn_fit_report *out_report)',
   'nn_status nn_get_loss_history(const nn_model *model, void *out, size_t capacity, _Out_ size_t *out_count)',
   'nn_status nn_get_epoch_losses(const nn_model *model, void *out, size_t capacity, _Out_ size_t *out_count)',
+  'nn_status nn_get_epoch_history(const nn_model *model, void *out, size_t capacity, _Out_ size_t *out_count)',
   'nn_status nn_reset_history(nn_model *model)',
+  'nn_status nn_reset_optimizer(nn_model *model)',
   'nn_status nn_predict(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols, ' +
     'nn_output what, void *out, nn_dtype out_dtype, size_t out_capacity)',
   'nn_status nn_predict_classes(nn_model *model, const void *x, nn_dtype x_dtype, size_t rows, size_t cols, ' +
@@ -153,6 +201,7 @@ const C = Object.freeze({
   NN_OK: 0, NN_DTYPE_FLOAT32: 0, NN_DTYPE_FLOAT64: 1, NN_DTYPE_FLOAT16: 2, NN_DTYPE_MODEL: 3,
   NN_TARGET_CLASS_INDEX: 0, NN_TARGET_ROWS_FLOAT32: 1, NN_TARGET_ROWS_FLOAT64: 2,
   NN_OUTPUT_SCORES: 0, NN_OUTPUT_PROBABILITIES: 1, NN_ERR_INVALID_ARGUMENT: 2,
+  NN_ERR_CANCELLED: 18, NN_ERR_DIVERGED: 19, NN_PROGRESS_REPORT: 0, NN_PROGRESS_EPOCH_END: 1,
 });
 
 // Structs are only ever created by their _init functions, so struct_size is always right.
@@ -162,9 +211,25 @@ function init(initFn) {
   return out;
 }
 
+// The library accepts only the struct sizes it knows: compare each _init's struct_size with
+// this binding's layout once, at load, rather than failing every call later. The init
+// writes into a padded buffer, so a library whose structs have grown cannot overrun it.
+for (const [name, type] of [['nn_model_desc', nn_model_desc], ['nn_fit_options', nn_fit_options],
+  ['nn_fit_report', nn_fit_report], ['nn_save_options', nn_save_options], ['nn_device_info', nn_device_info]]) {
+  const raw = lib.func(`void ${name}_init(void *out)`);
+  const buf = Buffer.alloc(koffi.sizeof(type) + 4096);
+  raw(buf);
+  const theirs = Number(buf.readBigUInt64LE(0));
+  if (theirs !== koffi.sizeof(type)) {
+    throw new Error(`libnn: ${libraryPath} has a ${name} of ${theirs} bytes, this binding's is ` +
+      `${koffi.sizeof(type)}: the binding and the library are from different versions`);
+  }
+}
+
 module.exports = {
   koffi, lib, libraryPath, fn, C,
-  types: { nn_model_desc, nn_fit_options, nn_fit_report, nn_loss_record, nn_save_options, nn_device_info },
+  types: { nn_model_desc, nn_fit_options, nn_fit_report, nn_loss_record, nn_save_options, nn_device_info,
+    nn_progress, nn_progress_fn },
   modelDesc: () => init(fn.nn_model_desc_init),
   fitOptions: () => init(fn.nn_fit_options_init),
   fitReport: () => init(fn.nn_fit_report_init),

@@ -1,11 +1,48 @@
 'use strict';
 // libnn.Model for Node.js: the same surface as the Python binding's Model.
-const { fn, C, modelDesc, fitOptions, fitReport, saveOptions, deviceInfo } = require('./ffi');
-const { check } = require('./errors');
+const { koffi, fn, C, types, modelDesc, fitOptions, fitReport, saveOptions, deviceInfo } = require('./ffi');
+const { check, errorFor } = require('./errors');
 const { Handle, asMatrix, asTargets, choice, count, uint32, deviceFrom,
   ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES } = require('./core');
 
 const OUT_TYPES = { float32: Float32Array, float64: Float64Array };
+const OPTIMIZERS = { sgd: 0, momentum: 1, nesterov: 2, adagrad: 3, rmsprop: 4, adam: 5 };
+const EVENTS = { [C.NN_PROGRESS_REPORT]: 'report', [C.NN_PROGRESS_EPOCH_END]: 'epochEnd' };
+const DEVICE_NAMES = ['cpu', 'cuda', 'reference'];
+// fit() options: camelCase name -> nn_fit_options field, for the plain numbers.
+const REAL_OPTIONS = { momentum: 'momentum', decayRate: 'decay_rate', beta1: 'beta1', beta2: 'beta2',
+  epsilon: 'epsilon', maxGradNorm: 'max_grad_norm', weightDecay: 'weight_decay',
+  validationFraction: 'validation_fraction', minDelta: 'min_delta' };
+const FIT_OPTIONS = new Set(['epochs', 'batchSize', 'learningRate', 'shuffle', 'reportInterval', 'rng', 'optimizer',
+  'classWeights', 'validationData', 'earlyStopping', 'patience', 'restoreBest', 'callback', ...Object.keys(REAL_OPTIONS)]);
+
+function real(what, v) {
+  if (typeof v !== 'number') throw new TypeError(`${what} must be a number; got ${v}`);
+  return v; // range checks are the library's, so its message is shown
+}
+
+function int32(what, v) {
+  if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7FFFFFFF) throw new RangeError(`${what} must be an int32; got ${v}`);
+  return v;
+}
+
+function optimizerCode(v) {
+  if (typeof v === 'string') return choice('optimizer', v.toLowerCase(), OPTIMIZERS);
+  return int32('optimizer', v); // an unknown number is refused by the library, with its message
+}
+
+function fitReportFrom(r) {
+  return { epochsRun: r.epochs_run, stepsRun: r.steps_run, stepsPerEpoch: r.steps_per_epoch, finalLoss: r.final_loss,
+    seconds: r.seconds, device: { kind: DEVICE_NAMES[r.device_kind], index: r.device_index },
+    stoppedEarly: !!r.stopped_early, bestEpoch: Number(r.best_epoch), bestLoss: r.best_loss,
+    finalValLoss: r.final_val_loss, finalValAccuracy: r.final_val_accuracy };
+}
+
+function progressFrom(p) {
+  return { event: EVENTS[p.event] || p.event, epoch: Number(p.epoch), iteration: Number(p.iteration),
+    stepsPerEpoch: Number(p.steps_per_epoch), loss: p.loss, valLoss: p.val_loss, valAccuracy: p.val_accuracy,
+    elapsed: p.elapsed_seconds };
+}
 
 class Model extends Handle {
   /**
@@ -59,25 +96,112 @@ class Model extends Handle {
   get nOutputs() { return this.layerSizes[this.layerSizes.length - 1]; }
 
   /**
-   * Minibatch SGD as the book's Trainer.fit. x: Float32Array/Float64Array (rows × inputs),
+   * Trains as the book's Trainer.fit. x: Float32Array/Float64Array (rows × inputs),
    * { data, rows, cols } or an array of rows; y: Int32Array class labels or rows of targets.
    * Options default to nn.h's: { epochs: 10, batchSize: 32, learningRate: 0.01, shuffle: true,
-   * reportInterval: 20, rng: null }. Returns the fit report. On a bad argument nothing changes.
+   * reportInterval: 20, rng: null, optimizer: 'sgd' } and
+   *   optimizer: 'sgd' | 'momentum' | 'nesterov' | 'adagrad' | 'rmsprop' | 'adam' (Adam's book
+   *     lr is 0.001: set learningRate), momentum (0.9), decayRate (0.99), beta1 (0.9),
+   *     beta2 (0.999), epsilon (1e-7);
+   *   maxGradNorm (0: no clipping), weightDecay (0), classWeights (one per class, or
+   *     { classIndex: weight } with the others 1);
+   *   validationData: [xVal, yVal] (or { x, y }), or validationFraction of the rows held out;
+   *   earlyStopping (false), patience (10), minDelta (0), restoreBest (true);
+   *   callback(progress): called at every loss record and epoch end with { event: 'report' |
+   *     'epochEnd', epoch, iteration, stepsPerEpoch, loss, valLoss, valAccuracy, elapsed };
+   *     a truthy return stops the fit with a CancelledError, and an exception it throws stops
+   *     the fit and is re-thrown here. It must not use this model.
+   * Returns the fit report. On a bad argument nothing changes; CancelledError and DivergedError
+   * keep the training before them, described by their `.report`.
    */
   fit(x, y, options = {}) {
+    for (const k of Object.keys(options)) {
+      if (!FIT_OPTIONS.has(k)) throw new TypeError(`unknown fit option '${k}'; the options are ${[...FIT_OPTIONS].join(', ')}`);
+    }
     const m = asMatrix(x, this.nInputs);
     const t = asTargets(y, m.rows, this.nOutputs);
     const o = fitOptions();
     if (options.epochs !== undefined) o.epochs = count('epochs', options.epochs);
     if (options.batchSize !== undefined) o.batch_size = count('batchSize', options.batchSize);
-    if (options.learningRate !== undefined) o.learning_rate = Number(options.learningRate);
+    if (options.learningRate !== undefined) o.learning_rate = real('learningRate', options.learningRate);
     if (options.shuffle !== undefined) o.shuffle = options.shuffle ? 1 : 0;
     if (options.reportInterval !== undefined) o.report_interval = count('reportInterval', options.reportInterval);
     if (options.rng) o.rng = options.rng.handle;
+    if (options.optimizer !== undefined) o.optimizer = optimizerCode(options.optimizer);
+    for (const [k, field] of Object.entries(REAL_OPTIONS)) {
+      if (options[k] !== undefined) o[field] = real(k, options[k]);
+    }
+    if (options.classWeights !== undefined && options.classWeights !== null) {
+      const w = this._classWeights(options.classWeights);
+      o.class_weights = w.length ? w : null;
+      o.n_class_weights = w.length;
+    }
+    if (options.validationData !== undefined && options.validationData !== null) {
+      const v = options.validationData;
+      const [vx, vy] = Array.isArray(v) ? v : [v.x, v.y];
+      if (vx === undefined || vy === undefined) throw new TypeError('validationData must be [xVal, yVal] or { x, y }');
+      const vm = asMatrix(vx, this.nInputs, 'validationData x');
+      const vt = asTargets(vy, vm.rows, this.nOutputs);
+      Object.assign(o, { val_x: vm.data, val_x_dtype: vm.dtype, val_rows: vm.rows, val_cols: vm.cols, val_targets: vt.data,
+        val_target_type: vt.type, val_target_cols: vt.cols });
+    }
+    if (options.earlyStopping !== undefined) o.early_stopping = options.earlyStopping ? 1 : 0;
+    if (options.patience !== undefined) o.patience = int32('patience', options.patience);
+    if (options.restoreBest !== undefined) o.restore_best = options.restoreBest ? 1 : 0;
     const r = fitReport();
-    check(fn.nn_fit(this.handle, m.data, m.dtype, m.rows, m.cols, t.data, t.type, t.cols, o, r));
-    return { epochsRun: r.epochs_run, stepsRun: r.steps_run, stepsPerEpoch: r.steps_per_epoch, finalLoss: r.final_loss,
-      seconds: r.seconds, device: { kind: ['cpu', 'cuda', 'reference'][r.device_kind], index: r.device_index } };
+    const handle = this.handle;
+    let callbackError = null; let failed = false;
+    let registered = null;
+    if (options.callback !== undefined && options.callback !== null) {
+      const callback = options.callback;
+      if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+      // koffi would turn an exception into a 0 return (go on): catch it here, stop the fit,
+      // and re-throw it once nn_fit has returned.
+      registered = koffi.register((progress) => {
+        try {
+          return callback(progressFrom(koffi.decode(progress, types.nn_progress))) ? 1 : 0;
+        } catch (e) {
+          callbackError = e; failed = true;
+          return 1;
+        }
+      }, koffi.pointer(types.nn_progress_fn));
+      o.progress = registered;
+    }
+    let status;
+    this._busy = true; // a callback using this model would re-enter it mid-fit
+    const rng = options.rng || null;
+    if (rng) rng._busy = true;
+    try {
+      status = fn.nn_fit(handle, m.data, m.dtype, m.rows, m.cols, t.data, t.type, t.cols, o, r);
+    } finally {
+      this._busy = false;
+      if (rng) rng._busy = false;
+      if (registered !== null) koffi.unregister(registered);
+    }
+    if (failed) throw callbackError;
+    if (status !== 0) {
+      const err = errorFor(status);
+      if (status === C.NN_ERR_CANCELLED || status === C.NN_ERR_DIVERGED) err.report = fitReportFrom(r);
+      throw err;
+    }
+    return fitReportFrom(r);
+  }
+
+  _classWeights(w) {
+    if (w instanceof Float64Array) return w;
+    if (Array.isArray(w) || ArrayBuffer.isView(w)) return Float64Array.from(w, (v) => real('classWeights entry', v));
+    if (typeof w === 'object') {
+      const out = new Float64Array(this.nOutputs).fill(1);
+      for (const [k, v] of Object.entries(w)) {
+        const i = Number(k);
+        if (!Number.isInteger(i) || i < 0 || i >= this.nOutputs) {
+          throw new RangeError(`classWeights has class ${k}; the model has classes 0..${this.nOutputs - 1}`);
+        }
+        out[i] = real(`classWeights[${k}]`, v);
+      }
+      return out;
+    }
+    throw new TypeError('classWeights must be an array of weights or { classIndex: weight }');
   }
 
   /** Raw scores, rows × outputs, row-major, as a typed array of `dtype` (default: the model's). */
@@ -136,7 +260,23 @@ class Model extends Handle {
     return out;
   }
 
+  /** One record per completed epoch, across fit calls: [{ epoch, loss, valLoss, valAccuracy }]
+   *  (the validation figures NaN for epochs trained without validation). */
+  epochHistory() {
+    const n = [0];
+    check(fn.nn_get_epoch_history(this.handle, null, 0, n));
+    const buf = new ArrayBuffer(32 * n[0]); // nn_epoch_record: uint64 + 3 doubles
+    check(fn.nn_get_epoch_history(this.handle, buf, n[0], n));
+    const u = new BigUint64Array(buf); const f = new Float64Array(buf);
+    return Array.from({ length: n[0] }, (_, i) => ({
+      epoch: Number(u[4 * i]), loss: f[4 * i + 1], valLoss: f[4 * i + 2], valAccuracy: f[4 * i + 3] }));
+  }
+
+  /** Clears both histories and the epoch counter (a fresh Trainer); keeps the optimizer state. */
   resetHistory() { check(fn.nn_reset_history(this.handle)); }
+
+  /** Drops the optimizer state: the next fit starts its optimizer from zero. */
+  resetOptimizer() { check(fn.nn_reset_optimizer(this.handle)); }
 
   /** Every parameter as a Float64Array: per layer W (in × out, row-major) then b. */
   getParams() {

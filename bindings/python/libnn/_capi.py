@@ -28,6 +28,8 @@ NN_ERR_INTERNAL = 14
 NN_ERR_IO = 15
 NN_ERR_CORRUPT = 16
 NN_ERR_VERSION = 17
+NN_ERR_CANCELLED = 18
+NN_ERR_DIVERGED = 19
 
 NN_DTYPE_FLOAT32, NN_DTYPE_FLOAT64, NN_DTYPE_FLOAT16, NN_DTYPE_MODEL = 0, 1, 2, 3
 NN_ACTIVATION_SIGMOID, NN_ACTIVATION_RELU, NN_ACTIVATION_TANH, NN_ACTIVATION_IDENTITY = 0, 1, 2, 3
@@ -36,6 +38,9 @@ NN_INIT_NORMAL, NN_INIT_XAVIER, NN_INIT_HE = 0, 1, 2
 NN_DEVICE_CPU, NN_DEVICE_CUDA, NN_DEVICE_REFERENCE, NN_DEVICE_AUTO = 0, 1, 2, 3
 NN_TARGET_CLASS_INDEX, NN_TARGET_ROWS_FLOAT32, NN_TARGET_ROWS_FLOAT64 = 0, 1, 2
 NN_OUTPUT_SCORES, NN_OUTPUT_PROBABILITIES = 0, 1
+(NN_OPTIMIZER_SGD, NN_OPTIMIZER_MOMENTUM, NN_OPTIMIZER_NESTEROV, NN_OPTIMIZER_ADAGRAD,
+ NN_OPTIMIZER_RMSPROP, NN_OPTIMIZER_ADAM) = 0, 1, 2, 3, 4, 5
+NN_PROGRESS_REPORT, NN_PROGRESS_EPOCH_END = 0, 1
 
 c_status = ctypes.c_int  # every nn.h enum is a signed 32-bit int
 c_enum = ctypes.c_int
@@ -70,6 +75,24 @@ class nn_model_desc(ctypes.Structure):
     ]
 
 
+class nn_progress(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("event", c_enum),
+        ("epoch", ctypes.c_uint64),
+        ("iteration", ctypes.c_uint64),
+        ("steps_per_epoch", ctypes.c_uint64),
+        ("loss", ctypes.c_double),
+        ("val_loss", ctypes.c_double),
+        ("val_accuracy", ctypes.c_double),
+        ("elapsed_seconds", ctypes.c_double),
+    ]
+
+
+#: int (*nn_progress_fn)(const nn_progress *progress, void *user)
+nn_progress_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(nn_progress), c_void_p)
+
+
 class nn_fit_options(ctypes.Structure):
     _fields_ = [
         ("struct_size", c_size),
@@ -79,6 +102,34 @@ class nn_fit_options(ctypes.Structure):
         ("shuffle", ctypes.c_int),
         ("report_interval", c_size),
         ("rng", nn_rng_p),
+        # the optimizer
+        ("optimizer", c_enum),
+        ("momentum", ctypes.c_double),
+        ("decay_rate", ctypes.c_double),
+        ("beta1", ctypes.c_double),
+        ("beta2", ctypes.c_double),
+        ("epsilon", ctypes.c_double),
+        # regularisation
+        ("max_grad_norm", ctypes.c_double),
+        ("weight_decay", ctypes.c_double),
+        ("class_weights", c_void_p),       # const double *
+        ("n_class_weights", c_size),
+        # validation and early stopping
+        ("val_x", c_void_p),
+        ("val_x_dtype", c_enum),
+        ("val_rows", c_size),
+        ("val_cols", c_size),
+        ("val_targets", c_void_p),
+        ("val_target_type", c_enum),
+        ("val_target_cols", c_size),
+        ("validation_fraction", ctypes.c_double),
+        ("early_stopping", ctypes.c_int),
+        ("patience", ctypes.c_int32),
+        ("min_delta", ctypes.c_double),
+        ("restore_best", ctypes.c_int),
+        # progress
+        ("progress", nn_progress_fn),
+        ("progress_user", c_void_p),
     ]
 
 
@@ -92,6 +143,11 @@ class nn_fit_report(ctypes.Structure):
         ("seconds", ctypes.c_double),
         ("device_kind", c_enum),
         ("device_index", ctypes.c_int),
+        ("stopped_early", ctypes.c_int),
+        ("best_epoch", ctypes.c_uint64),
+        ("best_loss", ctypes.c_double),
+        ("final_val_loss", ctypes.c_double),
+        ("final_val_accuracy", ctypes.c_double),
     ]
 
 
@@ -101,6 +157,15 @@ class nn_loss_record(ctypes.Structure):
         ("iteration", ctypes.c_uint64),
         ("steps_per_epoch", ctypes.c_uint64),
         ("loss", ctypes.c_double),
+    ]
+
+
+class nn_epoch_record(ctypes.Structure):
+    _fields_ = [
+        ("epoch", ctypes.c_uint64),
+        ("loss", ctypes.c_double),
+        ("val_loss", ctypes.c_double),
+        ("val_accuracy", ctypes.c_double),
     ]
 
 
@@ -155,7 +220,9 @@ _SIGNATURES = {
                           c_void_p, c_enum, c_size, P(nn_fit_options), P(nn_fit_report)]),
     "nn_get_loss_history": (c_status, [nn_model_p, c_void_p, c_size, P(c_size)]),
     "nn_get_epoch_losses": (c_status, [nn_model_p, c_void_p, c_size, P(c_size)]),
+    "nn_get_epoch_history": (c_status, [nn_model_p, c_void_p, c_size, P(c_size)]),  # nn_epoch_record *
     "nn_reset_history": (c_status, [nn_model_p]),
+    "nn_reset_optimizer": (c_status, [nn_model_p]),
     "nn_predict": (c_status, [nn_model_p, c_void_p, c_enum, c_size, c_size,
                               c_enum, c_void_p, c_enum, c_size]),
     "nn_predict_classes": (c_status, [nn_model_p, c_void_p, c_enum, c_size, c_size,
@@ -249,6 +316,19 @@ def _check_header_version():
     if major.value != 0:  # this binding mirrors nn.h 0.x; another major may change structs
         raise ImportError(f"libnn: {library_path} is version {major.value}.{minor.value}, "
                           "this binding speaks the 0.x ABI")
+    # The library accepts only the struct sizes it knows: compare each _init's struct_size
+    # with this binding's layout now, rather than failing every call later. The init writes
+    # into a padded buffer, so a library whose structs have grown cannot overrun it.
+    for init, struct in ((nn_model_desc_init, nn_model_desc), (nn_fit_options_init, nn_fit_options),
+                         (nn_fit_report_init, nn_fit_report), (nn_save_options_init, nn_save_options),
+                         (nn_device_info_init, nn_device_info)):
+        buf = (ctypes.c_char * (ctypes.sizeof(struct) + 4096))()
+        init(ctypes.cast(buf, P(struct)))
+        theirs = c_size.from_buffer(buf).value
+        if theirs != ctypes.sizeof(struct):
+            raise ImportError(f"libnn: {library_path} has a {struct.__name__} of {theirs} bytes, this "
+                              f"binding's is {ctypes.sizeof(struct)}: the binding and the library are "
+                              "from different versions")
 
 
 _check_header_version()

@@ -12,6 +12,8 @@ class Error(Exception):
     """A libnn call failed. `status` is the nn_status code, `message` the library's text."""
 
     status = None
+    #: For CancelledError and DivergedError raised by a fit: the FitReport of the kept training.
+    report = None
 
     def __init__(self, message, status=None):
         if status is not None:
@@ -65,12 +67,20 @@ CorruptModelError = _make("CorruptModelError", _capi.NN_ERR_CORRUPT, ValueError,
                           doc="Bytes that are not a valid libnn model.")
 VersionError = _make("VersionError", _capi.NN_ERR_VERSION, ValueError,
                      doc="A model file newer than this library reads.")
+CancelledError = _make("CancelledError", _capi.NN_ERR_CANCELLED,
+                       doc="The progress callback stopped the fit. The training done before is kept "
+                           "(weights of the last completed step, histories up to it); `.report` "
+                           "describes it.")
+DivergedError = _make("DivergedError", _capi.NN_ERR_DIVERGED, FloatingPointError,
+                      doc="Training produced a non-finite loss (too large a learning rate). The fit "
+                          "stopped before that step's update; `.report` describes what was kept.")
 
 _BY_STATUS = {cls.status: cls for cls in (
     NullPointerError, InvalidArgumentError, StructSizeError, SizeOverflowError,
     ShapeMismatchError, LabelOutOfRangeError, NonFiniteError, BadHyperparameterError,
     BufferTooSmallError, OutOfMemoryError, DeviceUnavailableError, BackendError,
-    UnsupportedError, InternalError, FileError, CorruptModelError, VersionError)}
+    UnsupportedError, InternalError, FileError, CorruptModelError, VersionError, CancelledError,
+    DivergedError)}
 
 
 def error_for(status):

@@ -1,6 +1,7 @@
 """libnn.Model: an owning wrapper over nn_model with NumPy in and out."""
 import collections
 import ctypes
+import enum
 import operator
 import os
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from . import _capi
 from ._arrays import as_matrix, as_targets, dtype_code, output, ptr
-from ._errors import InvalidArgumentError, check
+from ._errors import InvalidArgumentError, ShapeMismatchError, check, error_for
 from .rng import _KIND_NAMES, DEVICE_KINDS, _Handle, _uint32, device_info_from
 
 ACTIVATIONS = {"sigmoid": _capi.NN_ACTIVATION_SIGMOID, "relu": _capi.NN_ACTIVATION_RELU,
@@ -21,13 +22,46 @@ DTYPES = {"float32": _capi.NN_DTYPE_FLOAT32, "float64": _capi.NN_DTYPE_FLOAT64}
 STORAGE = {"model": _capi.NN_DTYPE_MODEL, "float16": _capi.NN_DTYPE_FLOAT16,
            "float32": _capi.NN_DTYPE_FLOAT32, "float64": _capi.NN_DTYPE_FLOAT64}
 
+OPTIMIZERS = {"sgd": _capi.NN_OPTIMIZER_SGD, "momentum": _capi.NN_OPTIMIZER_MOMENTUM,
+              "nesterov": _capi.NN_OPTIMIZER_NESTEROV, "adagrad": _capi.NN_OPTIMIZER_ADAGRAD,
+              "rmsprop": _capi.NN_OPTIMIZER_RMSPROP, "adam": _capi.NN_OPTIMIZER_ADAM}
+
+
+class Optimizer(enum.IntEnum):
+    """nn_optimizer: the update rules of the book's common/optimizer.py."""
+    SGD = _capi.NN_OPTIMIZER_SGD
+    MOMENTUM = _capi.NN_OPTIMIZER_MOMENTUM
+    NESTEROV = _capi.NN_OPTIMIZER_NESTEROV
+    ADAGRAD = _capi.NN_OPTIMIZER_ADAGRAD
+    RMSPROP = _capi.NN_OPTIMIZER_RMSPROP
+    ADAM = _capi.NN_OPTIMIZER_ADAM
+
+
+Optimizer.__module__ = "libnn"
+
 FitReport = collections.namedtuple(
-    "FitReport", "epochs_run steps_run steps_per_epoch final_loss seconds device_kind device_index")
+    "FitReport", "epochs_run steps_run steps_per_epoch final_loss seconds device_kind device_index "
+                 "stopped_early best_epoch best_loss final_val_loss final_val_accuracy")
+FitReport.__doc__ = """What one fit call did (nn_fit_report). best_epoch/best_loss come with early
+stopping (0 / NaN without), final_val_loss/final_val_accuracy with validation (NaN without)."""
 Evaluation = collections.namedtuple("Evaluation", "loss accuracy")
+#: What a progress callback receives: event is "report" (a loss record was taken; loss is the
+#: mean since the previous record) or "epoch_end" (loss is the epoch's mean); epoch is
+#: 1-based over the model's life, iteration 1-based within the epoch; val_loss and
+#: val_accuracy are those of the latest validated epoch (NaN when none); elapsed is in
+#: seconds since the fit call started.
+Progress = collections.namedtuple(
+    "Progress", "event epoch iteration steps_per_epoch loss val_loss val_accuracy elapsed")
+_EVENTS = {_capi.NN_PROGRESS_REPORT: "report", _capi.NN_PROGRESS_EPOCH_END: "epoch_end"}
 #: The layout of nn_loss_record, so loss_history() is filled in place.
 LOSS_RECORD_DTYPE = np.dtype([("epoch", "<u8"), ("iteration", "<u8"),
                               ("steps_per_epoch", "<u8"), ("loss", "<f8")])
 assert LOSS_RECORD_DTYPE.itemsize == ctypes.sizeof(_capi.nn_loss_record)
+#: The layout of nn_epoch_record, so epoch_history() is filled in place.
+EPOCH_RECORD_DTYPE = np.dtype([("epoch", "<u8"), ("loss", "<f8"), ("val_loss", "<f8"),
+                               ("val_accuracy", "<f8")])
+assert EPOCH_RECORD_DTYPE.itemsize == ctypes.sizeof(_capi.nn_epoch_record)
+_INT32 = np.iinfo(np.int32)
 
 
 def _choice(name, value, table):
@@ -47,6 +81,69 @@ def _count(name, value):
     if v < 0:
         raise ValueError(f"{name} must be non-negative; got {v}")
     return v
+
+
+def _int32(name, value):
+    """An int that fits nn.h's int32 fields (range checks beyond that are the library's)."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer; got {value!r}") from None
+    if not _INT32.min <= v <= _INT32.max:
+        raise ValueError(f"{name} must fit in int32; got {v}")
+    return v
+
+
+def _optimizer(value):
+    """A name ("adam", any case), an Optimizer or an int. Unknown ints go to the library,
+    which refuses them with its own message."""
+    if isinstance(value, str):
+        try:
+            return OPTIMIZERS[value.lower()]
+        except KeyError:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {value!r}") from None
+    return _int32("optimizer", value)
+
+
+def _real(name, value):
+    """A float for a double field; range checks are the library's (so its message is shown)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number; got {value!r}") from None
+
+
+def _progress(p):
+    return Progress(_EVENTS.get(p.event, p.event), p.epoch, p.iteration, p.steps_per_epoch, p.loss,
+                    p.val_loss, p.val_accuracy, p.elapsed_seconds)
+
+
+def _fit_report(r):
+    return FitReport(r.epochs_run, r.steps_run, r.steps_per_epoch, r.final_loss, r.seconds,
+                     _KIND_NAMES.get(r.device_kind, str(r.device_kind)), r.device_index,
+                     bool(r.stopped_early), r.best_epoch, r.best_loss, r.final_val_loss,
+                     r.final_val_accuracy)
+
+
+class _Trampoline:
+    """The C progress callback around a Python callable. A Python exception cannot cross the
+    C frames of nn_fit, so the trampoline stores it and returns 1 (stop); fit() re-raises it
+    after nn_fit has returned. The CFUNCTYPE object lives as long as this object, which
+    fit() holds for the whole call."""
+
+    def __init__(self, callback):
+        if not callable(callback):
+            raise TypeError(f"callback must be callable; got {callback!r}")
+        self.callback = callback
+        self.error = None
+        self.c_function = _capi.nn_progress_fn(self._call)
+
+    def _call(self, progress, _user):
+        try:
+            return 1 if self.callback(_progress(progress.contents)) else 0
+        except BaseException as e:  # KeyboardInterrupt too: it stops the fit cleanly
+            self.error = e
+            return 1
 
 
 class Model(_Handle):
@@ -112,11 +209,32 @@ class Model(_Handle):
 
     # ---- training ---------------------------------------------------------------------
     def fit(self, x, y, epochs=None, batch_size=None, learning_rate=None, shuffle=None,
-            report_interval=None, rng=None):
-        """Minibatch SGD as the book's Trainer.fit; None means nn.h's default (10 epochs,
-        batch 32, lr 0.01, shuffle on, a loss record every 20 steps). `y`: int class labels
-        (rows,) or float targets (rows, outputs). Histories persist across calls. Returns a
-        FitReport. On a bad argument nothing about the model changes."""
+            report_interval=None, rng=None, *, optimizer=None, momentum=None, decay_rate=None,
+            beta1=None, beta2=None, epsilon=None, max_grad_norm=None, weight_decay=None,
+            class_weight=None, validation_data=None, validation_fraction=None, early_stopping=None,
+            patience=None, min_delta=None, restore_best=None, callback=None):
+        """Trains as the book's Trainer.fit; None means nn.h's default (10 epochs, batch 32,
+        lr 0.01, shuffle on, a loss record every 20 steps, plain SGD). `y`: int class labels
+        (rows,) or float targets (rows, outputs). Returns a FitReport.
+
+        optimizer: "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam" (or an
+        libnn.Optimizer), with momentum (0.9), decay_rate (RMSprop, 0.99), beta1 (0.9),
+        beta2 (0.999) and epsilon (1e-7). Adam's book default lr is 0.001: set learning_rate.
+        max_grad_norm: clip by global norm (0: none); weight_decay: L2 lambda on the weights.
+        class_weight: one weight per output class, or a dict {class index: weight} (others 1).
+        validation_data=(x_val, y_val), or validation_fraction of the rows held out (split by
+        the fit's stream): validation loss and accuracy per epoch, see epoch_history().
+        early_stopping with patience (10), min_delta (0) and restore_best (True).
+        callback(progress) is called at every loss record and epoch end with a
+        libnn.Progress; a truthy return stops the fit with CancelledError. An exception raised
+        by the callback also stops it and is re-raised here. The callback must not use this
+        model (RuntimeError).
+
+        Histories, the epoch counter and the optimizer state persist across calls (see
+        reset_history, reset_optimizer). On a bad argument nothing about the model changes.
+        CancelledError and DivergedError keep the training done before them; their `.report`
+        says how much.
+        """
         x = as_matrix(x, fallback=self.dtype)
         y, target_type, target_cols = as_targets(y, x.shape[0], self.n_outputs)
         options = _capi.fit_options()
@@ -125,28 +243,98 @@ class Model(_Handle):
         if batch_size is not None:
             options.batch_size = _count("batch_size", batch_size)
         if learning_rate is not None:
-            options.learning_rate = float(learning_rate)
+            options.learning_rate = _real("learning_rate", learning_rate)
         if shuffle is not None:
             options.shuffle = 1 if shuffle else 0
         if report_interval is not None:
             options.report_interval = _count("report_interval", report_interval)
+        if optimizer is not None:
+            options.optimizer = _optimizer(optimizer)
+        for name, value in (("momentum", momentum), ("decay_rate", decay_rate), ("beta1", beta1),
+                            ("beta2", beta2), ("epsilon", epsilon), ("max_grad_norm", max_grad_norm),
+                            ("weight_decay", weight_decay), ("validation_fraction", validation_fraction),
+                            ("min_delta", min_delta)):
+            if value is not None:
+                setattr(options, name, _real(name, value))
+        keep = []  # arrays options points into, alive until nn_fit returns
+        if class_weight is not None:
+            weights = self._class_weights(class_weight)
+            keep.append(weights)
+            options.class_weights = weights.ctypes.data if weights.size else None
+            options.n_class_weights = weights.size
+        if validation_data is not None:
+            try:
+                vx, vy = validation_data
+            except (TypeError, ValueError):
+                raise TypeError("validation_data must be a pair (x_val, y_val)") from None
+            vx = as_matrix(vx, name="validation x", fallback=self.dtype)
+            vy, vtype, vcols = as_targets(vy, vx.shape[0], self.n_outputs)
+            keep += [vx, vy]
+            options.val_x, options.val_x_dtype, options.val_rows = vx.ctypes.data, dtype_code(vx.dtype), vx.shape[0]
+            options.val_cols = vx.shape[1]
+            options.val_targets, options.val_target_type, options.val_target_cols = vy.ctypes.data, vtype, vcols
+        if early_stopping is not None:
+            options.early_stopping = 1 if early_stopping else 0
+        if patience is not None:
+            options.patience = _int32("patience", patience)
+        if restore_best is not None:
+            options.restore_best = 1 if restore_best else 0
+        trampoline = None
+        if callback is not None:
+            trampoline = _Trampoline(callback)
+            options.progress = trampoline.c_function
         report = _capi.fit_report()
         with self._lock:
             if rng is not None:
                 with rng._lock:
                     options.rng = rng._handle
-                    status = self._fit_call(x, y, target_type, target_cols, options, report)
+                    rng._busy = True
+                    try:
+                        status = self._fit_call(x, y, target_type, target_cols, options, report)
+                    finally:
+                        rng._busy = False
             else:
                 status = self._fit_call(x, y, target_type, target_cols, options, report)
-        check(status)
-        return FitReport(report.epochs_run, report.steps_run, report.steps_per_epoch,
-                         report.final_loss, report.seconds,
-                         _KIND_NAMES.get(report.device_kind, str(report.device_kind)),
-                         report.device_index)
+        del keep
+        if trampoline is not None and trampoline.error is not None:
+            error, trampoline.error = trampoline.error, None
+            raise error  # the callback's own exception, with its traceback
+        if status != _capi.NN_OK:
+            err = error_for(status)
+            if status in (_capi.NN_ERR_CANCELLED, _capi.NN_ERR_DIVERGED):
+                err.report = _fit_report(report)
+            raise err
+        return _fit_report(report)
+
+    def _class_weights(self, class_weight):
+        """A sequence of per-class weights (length checked by the library), or a dict
+        {class index: weight} with the classes not named weighted 1."""
+        if isinstance(class_weight, dict):
+            weights = np.ones(self.n_outputs, dtype=np.float64)
+            for k, w in class_weight.items():
+                try:
+                    i = operator.index(k)
+                except TypeError:
+                    raise TypeError(f"class_weight keys must be class indices; got {k!r}") from None
+                if not 0 <= i < self.n_outputs:
+                    raise ValueError(f"class_weight has class {i}; the model has classes "
+                                     f"0..{self.n_outputs - 1}")
+                weights[i] = _real(f"class_weight[{i}]", w)
+            return weights
+        weights = np.ascontiguousarray(class_weight, dtype=np.float64)
+        if weights.ndim != 1:
+            raise ValueError(f"class_weight must be 1-D (one weight per class) or a dict; got shape "
+                             f"{weights.shape}")
+        return weights
 
     def _fit_call(self, x, y, target_type, target_cols, options, report):
-        return _capi.nn_fit(self._handle, ptr(x), dtype_code(x.dtype), x.shape[0], x.shape[1],
-                            ptr(y), target_type, target_cols, ctypes.byref(options), ctypes.byref(report))
+        handle = self._handle
+        self._busy = True  # the callback runs on this thread, inside the lock: see _Handle
+        try:
+            return _capi.nn_fit(handle, ptr(x), dtype_code(x.dtype), x.shape[0], x.shape[1], ptr(y),
+                                target_type, target_cols, ctypes.byref(options), ctypes.byref(report))
+        finally:
+            self._busy = False
 
     def loss_history(self):
         """The Trainer's loss records as a structured array (epoch, iteration,
@@ -157,6 +345,14 @@ class Model(_Handle):
         """Mean training loss of each completed epoch (float64), across all fit calls."""
         return self._history(_capi.nn_get_epoch_losses, np.float64)
 
+    def epoch_history(self):
+        """One record per completed epoch, across fit calls, as a structured array (epoch,
+        loss, val_loss, val_accuracy); the validation figures are NaN for epochs trained
+        without validation (and val_accuracy for regression)."""
+        return self._history(_capi.nn_get_epoch_history, EPOCH_RECORD_DTYPE)
+
+    history = property(epoch_history, doc="The epoch history: history['loss'], history['val_loss'], ...")
+
     def _history(self, fn, dtype):
         count = ctypes.c_size_t()
         with self._lock:
@@ -166,8 +362,16 @@ class Model(_Handle):
         return out
 
     def reset_history(self):
+        """Clears both histories and the epoch counter (a fresh Trainer); keeps the
+        optimizer state."""
         with self._lock:
             check(_capi.nn_reset_history(self._handle))
+
+    def reset_optimizer(self):
+        """Drops the optimizer state (moments, squares, Adam's step count): the next fit
+        starts its optimizer from zero."""
+        with self._lock:
+            check(_capi.nn_reset_optimizer(self._handle))
 
     # ---- inference --------------------------------------------------------------------
     def predict(self, x, out=None, dtype=None):

@@ -16,6 +16,10 @@ class _Handle:
     releases the GIL during a call."""
 
     _destroy = None  # set by subclasses: the nn_*_destroy function
+    # True while nn_fit runs on the handle. Other threads wait on the lock meanwhile, so only
+    # a progress callback (same thread, re-entering the RLock) can see it: nn.h forbids the
+    # callback to use the model being trained.
+    _busy = False
 
     def __init__(self, handle):
         self._h = handle
@@ -25,6 +29,9 @@ class _Handle:
     def _handle(self):
         if not self._h:
             raise ValueError(f"this {type(self).__name__} is closed")
+        if self._busy:
+            raise RuntimeError(f"this {type(self).__name__} is in use by a running fit: a progress "
+                               "callback must not use the model being trained (or its fit's Rng)")
         return self._h
 
     @property
@@ -37,6 +44,9 @@ class _Handle:
         if lock is None:
             return
         with lock:
+            if self._busy:
+                raise RuntimeError(f"this {type(self).__name__} is in use by a running fit: a "
+                                   "progress callback must not close it")
             h, self._h = getattr(self, "_h", None), None
             if h:
                 type(self)._destroy(h)

@@ -1,4 +1,6 @@
 """The book's spiral through the binding, compared with the C library's reference run."""
+import pathlib
+import re
 import threading
 
 import numpy as np
@@ -160,7 +162,9 @@ def test_close_and_context_manager():
 
 
 def test_version_and_devices():
-    assert libnn.version() == "0.1.0"
+    header = (pathlib.Path(__file__).resolve().parents[3] / "include" / "nn" / "nn.h").read_text()
+    parts = [re.search(rf"#define NN_VERSION_{p} (\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
+    assert libnn.version() == ".".join(parts) == libnn.__version__
     devices = libnn.devices()
     assert any(d.kind == "reference" and d.available for d in devices)
     assert all(d.available or d.reason for d in devices)
