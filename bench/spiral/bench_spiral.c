@@ -5,9 +5,17 @@
  * script's training loop); data, model creation and device placement happen before.
  *
  *   bench_spiral [--dtype float32|float64|both] [--repeat N] [--device auto|cpu|cuda|reference]
+ *                [--optimizer NAME[,NAME...]] [--lr RATE]
+ *
+ * --optimizer (default sgd) picks the update rule among sgd, momentum, nesterov, adagrad,
+ * rmsprop and adam, each with its learning rate of the table below (the same as
+ * numpy_spiral.py's) and the book's other defaults; --lr overrides the rate. Given a
+ * list, each repeat runs every dtype with every optimizer in turn (sgd,adam: SGD, Adam,
+ * SGD, Adam, ...), so that an optimizer's cost over SGD can be paired run by run.
  *
  * Prints one line per run:
  *   libnn <dtype> run <i> in_loop_s <seconds> report_s <seconds> final_record <loss> device <name>
+ * and for any optimizer but SGD the same line ending in "optimizer <name>".
  * run.sh alternates this program with numpy_spiral.py and takes medians.
  */
 #define _POSIX_C_SOURCE 199309L
@@ -20,6 +28,20 @@
 #include <time.h>
 
 enum { POINTS_PER_CLASS = 100, N_CLASSES = 3, N_ROWS = 300, N_INPUTS = 2, N_HIDDEN = 10 };
+
+/* Each optimizer's learning rate here, as numpy_spiral.py's OPTIMIZERS: SGD the book's
+ * 1.0; the momentum methods 0.1 (their steady step is about 10 lr·g); AdaGrad 0.5,
+ * RMSprop 0.01, Adam 0.02. Every other hyperparameter is nn_fit_options_init's (the book's). */
+static const struct bench_optimizer {
+    const char *name;
+    nn_optimizer kind;
+    double learning_rate;
+} optimizers[] = {
+    {"sgd", NN_OPTIMIZER_SGD, 1.0},          {"momentum", NN_OPTIMIZER_MOMENTUM, 0.1},
+    {"nesterov", NN_OPTIMIZER_NESTEROV, 0.1}, {"adagrad", NN_OPTIMIZER_ADAGRAD, 0.5},
+    {"rmsprop", NN_OPTIMIZER_RMSPROP, 0.01},  {"adam", NN_OPTIMIZER_ADAM, 0.02},
+};
+enum { N_OPTIMIZERS = sizeof optimizers / sizeof optimizers[0], MAX_LIST = 16 };
 
 static double now_s(void)
 {
@@ -45,7 +67,8 @@ static int fail(const char *what, nn_status status)
     } while (0)
 
 /* One run: a fresh stream seeded 1984 feeds data, weights and shuffle as in the book. */
-static int run_once(nn_dtype dtype, nn_device_kind device, int index)
+static int run_once(nn_dtype dtype, nn_device_kind device, const struct bench_optimizer *opt,
+                    double learning_rate, int index)
 {
     int rc = 0;
     nn_rng *rng = NULL;
@@ -70,7 +93,8 @@ static int run_once(nn_dtype dtype, nn_device_kind device, int index)
     nn_fit_options_init(&fit);
     fit.epochs = 300;
     fit.batch_size = 30;
-    fit.learning_rate = 1.0;
+    fit.optimizer = opt->kind;
+    fit.learning_rate = learning_rate > 0.0 ? learning_rate : opt->learning_rate;
     fit.report_interval = 10;
     fit.rng = rng;
     nn_fit_report report;
@@ -105,9 +129,10 @@ static int run_once(nn_dtype dtype, nn_device_kind device, int index)
     nn_device_info info;
     nn_device_info_init(&info);
     CHECK(nn_get_device(model, &info));
-    printf("libnn %s run %d in_loop_s %.6f report_s %.6f final_record %.4f device %s\n",
+    printf("libnn %s run %d in_loop_s %.6f report_s %.6f final_record %.4f device %s%s%s\n",
            dtype == NN_DTYPE_FLOAT32 ? "float32" : "float64", index, elapsed, report.seconds,
-           last.loss, info.name);
+           last.loss, info.name, opt->kind == NN_OPTIMIZER_SGD ? "" : " optimizer ",
+           opt->kind == NN_OPTIMIZER_SGD ? "" : opt->name);
     fflush(stdout);
 
 done:
@@ -120,6 +145,9 @@ int main(int argc, char **argv)
 {
     int do32 = 1, do64 = 1, repeat = 1;
     nn_device_kind device = NN_DEVICE_AUTO;
+    const struct bench_optimizer *list[MAX_LIST] = {&optimizers[0]};
+    size_t n_list = 1;
+    double learning_rate = 0.0; /* 0: each optimizer's own */
     for (int i = 1; i < argc; ++i) {
         const char *arg = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -150,17 +178,50 @@ int main(int argc, char **argv)
                 fprintf(stderr, "bench_spiral: --device auto|cpu|cuda|reference\n");
                 return 1;
             }
+        } else if (strcmp(arg, "--optimizer") == 0) {
+            n_list = 0;
+            for (const char *p = value; *p != '\0';) {
+                size_t len = strcspn(p, ",");
+                size_t k = 0;
+                while (k < N_OPTIMIZERS &&
+                       (strlen(optimizers[k].name) != len || strncmp(optimizers[k].name, p, len) != 0))
+                    ++k;
+                if (k == N_OPTIMIZERS || n_list == MAX_LIST) {
+                    fprintf(stderr, "bench_spiral: --optimizer takes up to %d of sgd, momentum,"
+                                    " nesterov, adagrad, rmsprop, adam, comma-separated\n",
+                            (int)MAX_LIST);
+                    return 1;
+                }
+                list[n_list++] = &optimizers[k];
+                p += len;
+                if (*p == ',')
+                    ++p;
+            }
+            if (n_list == 0) {
+                fprintf(stderr, "bench_spiral: --optimizer needs a name\n");
+                return 1;
+            }
+        } else if (strcmp(arg, "--lr") == 0) {
+            char *end = NULL;
+            learning_rate = strtod(value, &end);
+            if (end == value || *end != '\0' || !(learning_rate > 0.0)) {
+                fprintf(stderr, "bench_spiral: --lr must be a number above 0\n");
+                return 1;
+            }
         } else {
             fprintf(stderr, "usage: bench_spiral [--dtype float32|float64|both] [--repeat N]"
-                            " [--device auto|cpu|cuda|reference]\n");
+                            " [--device auto|cpu|cuda|reference] [--optimizer NAME[,NAME...]]"
+                            " [--lr RATE]\n");
             return 1;
         }
     }
     for (int r = 0; r < repeat; ++r) {
-        if (do32 && run_once(NN_DTYPE_FLOAT32, device, r) != 0)
-            return 1;
-        if (do64 && run_once(NN_DTYPE_FLOAT64, device, r) != 0)
-            return 1;
+        for (size_t k = 0; k < n_list; ++k)
+            if (do32 && run_once(NN_DTYPE_FLOAT32, device, list[k], learning_rate, r) != 0)
+                return 1;
+        for (size_t k = 0; k < n_list; ++k)
+            if (do64 && run_once(NN_DTYPE_FLOAT64, device, list[k], learning_rate, r) != 0)
+                return 1;
     }
     return 0;
 }
