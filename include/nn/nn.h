@@ -11,7 +11,10 @@
  *   thread-local sentence that says what was wrong, and every object passed in is
  *   left exactly as it was before the call.
  * - The library never prints, never exits and never aborts because of something a
- *   caller did. No C++ exception crosses this boundary.
+ *   caller did. No C++ exception crosses this boundary. Any call that allocates may
+ *   return ::NN_ERR_OUT_OF_MEMORY, leaving everything as it was.
+ * - A count of caller elements whose bytes could not fit in an address space (more than
+ *   PTRDIFF_MAX bytes) gets ::NN_ERR_SIZE_OVERFLOW before any memory is touched.
  * - Output parameters are named `out…`. Constructors (`nn_*_create`) write a new
  *   handle to `*out`; `nn_*_destroy(NULL)` is a no-op.
  * - The library keeps no caller pointer after a call returns and never hands out
@@ -87,6 +90,7 @@ typedef enum nn_status {
     NN_ERR_CANCELLED = 18,           /**< The progress callback asked ::nn_fit to stop. Unlike other failures, the training done before is kept: the model holds the weights of the last completed step and its histories up to it. */
     NN_ERR_DIVERGED = 19,            /**< Training produced a non-finite loss (too large a learning rate). ::nn_fit stopped before that step's update: the model keeps the weights the step started from and its histories up to the step before. */
     NN_ERR_BUSY = 20,                /**< The model or stream is in use by another call right now (another thread, or the model's own progress callback); nothing was done. */
+    NN_ERR_COMM = 21,                /**< Multi-process training is unavailable (not launched under mpirun, no libnn-comm-mpi.so or its MPI library) or failed (a peer process failed or timed out, or the processes disagree); the message says which. A fit that fails during training keeps its completed steps, as with ::NN_ERR_CANCELLED. */
     NN_STATUS_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_status;
 
@@ -166,6 +170,18 @@ typedef enum nn_optimizer {
     NN_OPTIMIZER_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_optimizer;
 
+/** How ::nn_fit spreads its work over processes. */
+typedef enum nn_parallel {
+    NN_PARALLEL_NONE = 0, /**< One process (unless the environment variable `NN_PARALLEL=mpi` asks for MPI). */
+    /** Data-parallel over the processes of an MPI job (`mpirun -n P program`), through the
+     *  plugin `libnn-comm-mpi.so`: every process calls ::nn_fit on its copy of the model;
+     *  each step's global batch is split into P slices, one per process, their gradients
+     *  are summed with one all-reduce, and every process applies the same update, so the
+     *  models stay identical. */
+    NN_PARALLEL_MPI = 1,
+    NN_PARALLEL_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int. */
+} nn_parallel;
+
 /** Why the progress callback is being called. */
 typedef enum nn_progress_event {
     NN_PROGRESS_REPORT = 0,    /**< A loss record was just taken (every `report_interval` steps). */
@@ -227,22 +243,25 @@ NN_API nn_status nn_rng_seed(nn_rng *rng, uint32_t seed);
 
 /** Reseeds as `np.random.seed([key[0], …, key[n-1]])` (MT19937 init_by_array).
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` or `key` is NULL;
- *          ::NN_ERR_INVALID_ARGUMENT if `n` is 0.
+ *          ::NN_ERR_INVALID_ARGUMENT if `n` is 0; ::NN_ERR_SIZE_OVERFLOW if n keys cannot exist.
  *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n);
 
 /** Fills `out[0..n)` with standard normal draws, as `np.random.randn(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0;
+ *          ::NN_ERR_SIZE_OVERFLOW if n elements cannot exist; ::NN_ERR_BUSY.
  *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n);
 
 /** Fills `out[0..n)` with uniform draws in [0, 1), as `np.random.rand(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0;
+ *          ::NN_ERR_SIZE_OVERFLOW if n elements cannot exist; ::NN_ERR_BUSY.
  *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n);
 
 /** Writes a random permutation of 0..n-1, as `np.random.permutation(n)`.
- *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER if `rng` is NULL or `out` is NULL with n > 0;
+ *          ::NN_ERR_SIZE_OVERFLOW if n elements cannot exist; ::NN_ERR_BUSY.
  *  Threads: uses `rng` exclusively (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n);
 
@@ -345,7 +364,7 @@ NN_API nn_status nn_get_params(nn_model *model, double *out_params, size_t capac
 /** Replaces every parameter (same layout as ::nn_get_params), rounding to the model's
  *  dtype. @p count must equal ::nn_param_count.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_SHAPE_MISMATCH; ::NN_ERR_NON_FINITE;
- *          ::NN_ERR_BACKEND.
+ *          ::NN_ERR_OUT_OF_MEMORY; ::NN_ERR_BACKEND.
  *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_set_params(nn_model *model, const double *params, size_t count);
 
@@ -455,6 +474,27 @@ typedef struct nn_fit_options {
     /* ---- progress ---- */
     nn_progress_fn progress; /**< Optional callback, called at every loss record and at every epoch's end. */
     void *progress_user;     /**< Passed to `progress` unchanged. */
+
+    /* ---- several processes ---- */
+    /** Default ::NN_PARALLEL_NONE. With ::NN_PARALLEL_MPI every process of the job must
+     *  call ::nn_fit with the same options and a model of the same shape; process 0's
+     *  parameters, optimizer state and stream are copied to the others at the start, so
+     *  the shuffle and the trajectory are those of one process training on the same
+     *  global batches (up to the order of the gradient sum). The batch size is the global
+     *  batch (at least the number of processes); process r trains on slice r of it. */
+    nn_parallel parallel;
+    /** With ::NN_PARALLEL_MPI: 0 (default) when every process passes all the rows (the
+     *  same data); non-zero when each passes only its own shard of them. With shards, each
+     *  process shuffles its shard with the shared stream, a step takes its slice of the
+     *  global batch from its shard, an epoch has the steps of the smallest shard, and the
+     *  validation figures are computed over all processes' validation rows. */
+    int sharded;
+    /** With ::NN_PARALLEL_MPI: 0 (default) runs the progress callback on process 0 only
+     *  (its decision to stop is sent to the others); non-zero runs it on every process. */
+    int progress_on_every_process;
+    /** Seconds any process waits for the others at a step before the fit fails with
+     *  ::NN_ERR_COMM (a killed or stuck peer); default 60; > 0. */
+    double parallel_timeout;
 } nn_fit_options;
 
 /** Fills `options` with the defaults. Does nothing if `options` is NULL.
@@ -585,6 +625,14 @@ NN_API nn_status nn_reset_history(nn_model *model);
  *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
 NN_API nn_status nn_reset_optimizer(nn_model *model);
 
+/** Joins the process group of a multi-process job, as ::nn_fit with `parallel` does, and
+ *  tells this process's rank and the number of processes. Any out pointer may be NULL.
+ *  @return ::NN_OK; ::NN_ERR_INVALID_ARGUMENT (`kind` not a multi-process kind);
+ *          ::NN_ERR_COMM with the reason (not launched under mpirun, libnn-comm-mpi.so or
+ *          its MPI library missing).
+ *  Threads: any thread, any time. */
+NN_API nn_status nn_parallel_info(nn_parallel kind, int *out_rank, int *out_size);
+
 /** @} */
 /* ------------------------------------------------------------------------- */
 /** @name Inference
@@ -683,7 +731,7 @@ NN_API nn_status nn_save_to_buffer(nn_model *model, void *out, size_t capacity, 
 NN_API nn_status nn_load(nn_model **out, const char *path);
 
 /** Reads a model from `size` bytes at `data` (see ::nn_load).
- *  @return as ::nn_load without ::NN_ERR_IO.
+ *  @return as ::nn_load without ::NN_ERR_IO, plus ::NN_ERR_SIZE_OVERFLOW (`size` beyond any buffer).
  *  Threads: any thread, any time. */
 NN_API nn_status nn_load_from_buffer(nn_model **out, const void *data, size_t size);
 

@@ -87,6 +87,20 @@ typedef struct nn_backend_train_config {
      *  update, and return NN_BACKEND_OK without running the remaining steps (their
      *  out_losses entries are left as they were). */
     uint32_t stop_on_non_finite;
+
+    /* Appended for data-parallel training (libnn 0.2). */
+    /** 0, or the number of rows of the global batch that this process's `batch` rows are a
+     *  slice of: the loss and its gradient are then divided by `global_batch` instead of
+     *  `batch`, so that summing them over the processes gives the global batch's mean. */
+    size_t global_batch;
+    /** NULL, or called once per step after backward and before weight decay, clipping and
+     *  the update, with the step's gradients (the flat layout, model dtype, `count`
+     *  values) and its loss: it replaces both with their sums over all processes. It
+     *  returns 0, or non-zero when the exchange failed: the backend then writes NaN as the
+     *  step's loss, applies no update, and returns NN_BACKEND_OK without running the
+     *  remaining steps (the host knows why). */
+    int (*exchange)(void *context, void *grads, size_t count, double *loss);
+    void *exchange_context; /**< Passed to `exchange`. */
 } nn_backend_train_config;
 
 /** Elements (model dtype) of optimizer state per parameter: 0 SGD, 1 Momentum/Nesterov (v),

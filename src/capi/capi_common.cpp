@@ -13,15 +13,27 @@ namespace nn::capi {
 
 namespace {
 thread_local std::string t_message;
+// When there is no memory for the message, it goes here instead, cut to fit: the
+// caller still reads this call's message, never an earlier one.
+thread_local char t_fallback[512];
+thread_local bool t_use_fallback = false;
 }
 
-void set_last_error(const char *function, const std::string &message) noexcept {
+void set_last_error(const char *function, const char *prefix, const char *message) noexcept {
     try {
-        t_message = std::string(function) + ": " + message;
+        std::string text = function;
+        text += ": ";
+        text += prefix;
+        text += message;
+        t_message.swap(text);
+        t_use_fallback = false;
     } catch (...) {
-        // No memory for the message: keep the previous text rather than fail.
+        std::snprintf(t_fallback, sizeof t_fallback, "%s: %s%s", function, prefix, message);
+        t_use_fallback = true;
     }
 }
+
+const char *last_error() noexcept { return t_use_fallback ? t_fallback : t_message.c_str(); }
 
 }  // namespace nn::capi
 
@@ -63,12 +75,13 @@ NN_API const char *nn_status_string(nn_status status) {
     case NN_ERR_CANCELLED: return "NN_ERR_CANCELLED: stopped by the progress callback";
     case NN_ERR_DIVERGED: return "NN_ERR_DIVERGED: training diverged";
     case NN_ERR_BUSY: return "NN_ERR_BUSY: the handle is in use by another call";
+    case NN_ERR_COMM: return "NN_ERR_COMM: multi-process training unavailable or failed";
     case NN_STATUS_FORCE_INT32_: break;
     }
     return "unknown status";
 }
 
-NN_API const char *nn_last_error_message(void) { return nn::capi::t_message.c_str(); }
+NN_API const char *nn_last_error_message(void) { return nn::capi::last_error(); }
 
 NN_API nn_status nn_rng_create(nn_rng **out, uint32_t seed) {
     return guard("nn_rng_create", [&] {
@@ -92,6 +105,7 @@ NN_API nn_status nn_rng_seed_array(nn_rng *rng, const uint32_t *key, size_t n) {
     return guard("nn_rng_seed_array", [&] {
         require(rng, "rng");
         const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
+        nn::capi::check_count(n, sizeof(uint32_t), "n");
         require(key, "key");
         if (n == 0) nn::fail(NN_ERR_INVALID_ARGUMENT, "key has no elements");
         rng->impl.seed_array(std::span<const uint32_t>(key, n));
@@ -102,6 +116,7 @@ NN_API nn_status nn_rng_randn(nn_rng *rng, double *out, size_t n) {
     return guard("nn_rng_randn", [&] {
         require(rng, "rng");
         const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
+        nn::capi::check_count(n, sizeof(double), "n");
         if (n > 0) require(out, "out");
         for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_gauss();
     });
@@ -111,6 +126,7 @@ NN_API nn_status nn_rng_rand(nn_rng *rng, double *out, size_t n) {
     return guard("nn_rng_rand", [&] {
         require(rng, "rng");
         const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
+        nn::capi::check_count(n, sizeof(double), "n");
         if (n > 0) require(out, "out");
         for (size_t i = 0; i < n; ++i) out[i] = rng->impl.next_double();
     });
@@ -120,6 +136,7 @@ NN_API nn_status nn_rng_permutation(nn_rng *rng, int64_t *out, size_t n) {
     return guard("nn_rng_permutation", [&] {
         require(rng, "rng");
         const nn::capi::Use use(rng->users, nn::capi::Access::kWrite, "stream");
+        nn::capi::check_count(n, sizeof(int64_t), "n");
         if (n > 0) require(out, "out");
         rng->impl.permutation(std::span<int64_t>(out, n));
     });

@@ -63,25 +63,28 @@ void write_atomically(const std::string &path, const std::vector<unsigned char> 
     } else if (errno != ENOENT) {
         fail(NN_ERR_IO, os_error("cannot inspect", path));
     }
+    // Everything that allocates happens before the rename: once the new file is in
+    // place, nothing may fail and report a save that happened as failed.
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     std::string tmp = path + ".tmp-XXXXXX";
     const int fd = ::mkstemp(tmp.data());
     if (fd < 0) fail(NN_ERR_IO, os_error("cannot create a temporary file beside", path));
     const bool ok = write_all(fd, bytes.data(), bytes.size()) && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
     const int saved = errno;
     if (::close(fd) != 0 || !ok) {
-        errno = ok ? errno : saved;
-        const std::string why = os_error("cannot write", tmp);
-        ::unlink(tmp.c_str());
-        fail(NN_ERR_IO, why);
+        const int err = ok ? errno : saved;
+        ::unlink(tmp.c_str());  // first: building the message may itself fail
+        errno = err;
+        fail(NN_ERR_IO, os_error("cannot write", tmp));
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string why = os_error("cannot rename the temporary file onto", path);
+        const int err = errno;
         ::unlink(tmp.c_str());
-        fail(NN_ERR_IO, why);
+        errno = err;
+        fail(NN_ERR_IO, os_error("cannot rename the temporary file onto", path));
     }
     // Make the rename itself durable; a failure here leaves a correct file in place.
-    const size_t slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);
@@ -196,6 +199,7 @@ NN_API nn_status nn_load_from_buffer(nn_model **out, const void *data, size_t si
     return guard("nn_load_from_buffer", [&] {
         require(out, "out");
         require(data, "data");
+        nn::capi::check_count(size, 1, "size");
         *out = build(nn::file::parse(static_cast<const unsigned char *>(data), size));
     });
 }
@@ -217,7 +221,9 @@ NN_API nn_status nn_set_metadata(nn_model *model, const char *key, const char *v
         if (vl > nn::file::kMaxValue)
             fail(NN_ERR_INVALID_ARGUMENT, "a metadata value has at most " + std::to_string(nn::file::kMaxValue) + " bytes, not " + std::to_string(vl));
         if (meta.size() >= 4096 && !meta.count(key)) fail(NN_ERR_INVALID_ARGUMENT, "a model keeps at most 4096 metadata keys");
-        meta[key] = value;
+        // Both strings first: a failed allocation must not leave a new key behind.
+        std::string k(key), v(value);
+        meta.insert_or_assign(std::move(k), std::move(v));
     });
 }
 

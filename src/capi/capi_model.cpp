@@ -3,11 +3,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <vector>
 
 #include "capi/guard.h"
 #include "capi/handles.h"
+#include "runtime/comm.h"
 #include "runtime/registry.h"
 
 using nn::fail;
@@ -180,6 +183,155 @@ const nn::Model &model_of(const nn_model *m) {
     return *m->impl;
 }
 
+// Every argument check of nn_fit, and the converted data and config; throws nn::Error.
+void prepare_fit(nn::Model &m, const void *x, nn_dtype x_dtype, size_t rows, size_t cols, const void *targets,
+                 nn_target_type target_type, size_t target_cols, const nn_fit_options &o, nn::TrainData &data,
+                 nn::TrainData &validation, nn::FitConfig &config) {
+    data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
+    data.rows = rows;
+    convert_targets(m.shape(), targets, target_type, target_cols, rows, data);
+
+    if (o.epochs == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "epochs is 0");
+    if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
+    if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + nn::num(o.learning_rate));
+    if (m.shape().dtype == NN_DTYPE_FLOAT32 && !(std::isfinite(float(o.learning_rate)) && float(o.learning_rate) > 0.0f))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + nn::num(o.learning_rate) +
+                                            " is not representable in a float32 model (it rounds to " +
+                                            nn::num(float(o.learning_rate)) + ")");
+    config.epochs = o.epochs;
+    config.learning_rate = o.learning_rate;
+    config.shuffle = o.shuffle != 0;
+    config.report_interval = o.report_interval;
+    check_trainer_options(m.shape(), o, config);
+
+    // Validation: a caller's set, or a held-out fraction of the rows.
+    size_t train_rows = rows;
+    if (o.validation_fraction != 0.0 && !(o.validation_fraction > 0.0 && o.validation_fraction < 1.0))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction must be in [0, 1), got " + nn::num(o.validation_fraction));
+    if (o.val_x) {
+        if (o.val_rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "val_rows is 0 while val_x is set");
+        try {
+            validation.x = convert_inputs(m.shape(), o.val_x, o.val_x_dtype, o.val_rows, o.val_cols);
+            validation.rows = o.val_rows;
+            convert_targets(m.shape(), o.val_targets, o.val_target_type, o.val_target_cols, o.val_rows, validation);
+        } catch (const nn::Error &e) {
+            throw nn::Error(e.status(), std::string("validation set: ") + e.what());
+        }
+        config.validation = &validation;
+    } else if (o.val_rows != 0 || o.val_targets) {
+        fail(NN_ERR_NULL_POINTER, "val_x is NULL while val_rows or val_targets is set");
+    } else if (o.validation_fraction != 0.0) {
+        const size_t held = nn::validation_rows(o.validation_fraction, rows);
+        if (held >= rows)
+            fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction " + nn::num(o.validation_fraction) + " of " +
+                                                std::to_string(rows) + " rows leaves no training row");
+        config.validation_fraction = o.validation_fraction;
+        train_rows = rows - held;
+    }
+
+    const size_t batch = std::min(o.batch_size, train_rows);
+    config.batch_size = batch;
+    // The histories grow by one epoch record and up to steps/interval loss records per
+    // epoch; refuse an epoch count whose history could never fit in memory.
+    const size_t steps = train_rows / batch;
+    const size_t per_epoch = o.report_interval ? steps / o.report_interval + (steps % o.report_interval != 0) : 0;
+    const double history_bytes =
+        double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(nn_epoch_record));
+    if (history_bytes > physical_memory_bytes())
+        fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) +
+                                            " is too many: their loss history would not fit in memory");
+
+    if (o.parallel != NN_PARALLEL_NONE && o.parallel != NN_PARALLEL_MPI)
+        fail(NN_ERR_INVALID_ARGUMENT, "parallel is not a known nn_parallel (" + std::to_string(int(o.parallel)) + ")");
+    if (!(std::isfinite(o.parallel_timeout) && o.parallel_timeout > 0.0))
+        fail(NN_ERR_BAD_HYPERPARAMETER, "parallel_timeout must be finite and > 0, got " + nn::num(o.parallel_timeout));
+}
+
+// One process's view of a fit, for agree(): the values every process must share.
+enum View : size_t { kOk, kRows, kBatch, kEpochs, kShape, kDtype, kOptimizer, kInterval, kValidation, kShuffle,
+                     kSharded, kCallback, kViewSize };
+const char *const kViewNames[kViewSize] = {"", "rows", "batch_size", "epochs", "the model's layers, activation or loss",
+                                           "the model's dtype", "optimizer", "report_interval",
+                                           "having a validation set", "shuffle", "sharded", ""};
+
+// The model's architecture as one number that is exact in a double (a 52-bit FNV-1a hash
+// of the layer sizes, activation and loss).
+double shape_key(const nn::NetShape &shape) {
+    uint64_t h = 1469598103934665603ull;
+    const auto mix = [&](uint64_t v) {
+        for (int b = 0; b < 8; ++b, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull;
+    };
+    for (size_t n : shape.sizes) mix(n);
+    mix(uint64_t(shape.activation));
+    mix(uint64_t(shape.loss));
+    return double(h >> 12);
+}
+
+std::vector<double> fit_view(const nn::Model &m, const nn_fit_options &o, size_t rows, bool ok) {
+    std::vector<double> v(kViewSize);
+    v[kOk] = ok;
+    v[kRows] = double(rows);
+    v[kBatch] = double(o.batch_size);
+    v[kEpochs] = double(o.epochs);
+    v[kShape] = shape_key(m.shape());
+    v[kDtype] = double(m.shape().dtype);
+    v[kOptimizer] = double(o.optimizer);
+    v[kInterval] = double(o.report_interval);
+    v[kValidation] = (o.val_x != nullptr) + 2.0 * (o.validation_fraction != 0.0);
+    v[kShuffle] = o.shuffle != 0;
+    v[kSharded] = o.sharded != 0;
+    v[kCallback] = o.progress != nullptr;
+    return v;
+}
+
+// Gathers every process's view (each writes its own row of a zeroed table, one sum) and
+// fails with NN_ERR_COMM unless all passed their checks and agree.
+void agree(const nn::runtime::Group &g, double timeout, const std::vector<double> &mine, bool sharded,
+           bool *any_callback = nullptr, bool callbacks_everywhere = false) {
+    const size_t P = size_t(g.size), r = size_t(g.rank);
+    std::vector<double> all(P * kViewSize, 0.0);
+    std::copy(mine.begin(), mine.end(), all.begin() + std::ptrdiff_t(r * kViewSize));
+    if (g.iface->allreduce_sum(all.data(), all.size(), NN_COMM_FLOAT64, timeout) != 0)
+        fail(NN_ERR_COMM, "the processes could not compare their nn_fit arguments: " + nn::take_backend_error());
+    if (mine[kOk] == 0.0) return;  // this process's own error is the one to report
+    for (size_t p = 0; p < P; ++p)
+        if (all[p * kViewSize + kOk] == 0.0)
+            fail(NN_ERR_COMM, "process " + std::to_string(p) + " rejected its nn_fit arguments (its own status says why)");
+    for (size_t k = kRows; k < kCallback; ++k) {
+        if (k == kRows && sharded) continue;
+        for (size_t p = 1; p < P; ++p)
+            if (all[p * kViewSize + k] != all[k])
+                fail(NN_ERR_COMM, std::string("the processes disagree on ") + kViewNames[k] + ": process 0 has " +
+                                      nn::num(all[k]) + ", process " + std::to_string(p) + " has " +
+                                      nn::num(all[p * kViewSize + k]));
+    }
+    if (any_callback) {
+        *any_callback = false;
+        for (size_t p = 0; p < P; ++p)
+            if (all[p * kViewSize + kCallback] != 0.0 && (callbacks_everywhere || p == 0)) *any_callback = true;
+    }
+}
+
+// The process group a fit asks for (the option, or NN_PARALLEL=mpi), or null for one
+// process. Fails with NN_ERR_COMM when it is unavailable.
+const nn::runtime::Group *parallel_group(const nn_fit_options &o) {
+    bool want = o.parallel == NN_PARALLEL_MPI;
+    if (o.parallel == NN_PARALLEL_NONE) {
+        if (const char *env = std::getenv("NN_PARALLEL")) {
+            const std::string v = env;
+            if (v == "mpi" || v == "MPI")
+                want = true;
+            else if (!v.empty() && v != "none")
+                fail(NN_ERR_INVALID_ARGUMENT, "NN_PARALLEL=" + v + " is not a known value (mpi or none)");
+        }
+    }
+    if (!want) return nullptr;
+    const nn::runtime::Group &g = nn::runtime::mpi_group();
+    if (!g.iface) fail(NN_ERR_COMM, "multi-process training is unavailable: " + g.why);
+    return &g;
+}
+
 }  // namespace
 
 extern "C" {
@@ -348,6 +500,8 @@ NN_API void nn_fit_options_init(nn_fit_options *options) {
     options->patience = 10;
     options->min_delta = 0.0;
     options->restore_best = 1;
+    options->parallel = NN_PARALLEL_NONE;
+    options->parallel_timeout = 60.0;
 }
 
 NN_API void nn_fit_report_init(nn_fit_report *report) {
@@ -378,63 +532,29 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
             check_struct_size(out_report->struct_size, sizeof(nn_fit_report), "nn_fit_report");
         const nn_fit_options &o = options && options->struct_size == sizeof(nn_fit_options) ? *options : defaults;
 
-        nn::TrainData data;
-        data.x = convert_inputs(m.shape(), x, x_dtype, rows, cols);
-        data.rows = rows;
-        convert_targets(m.shape(), targets, target_type, target_cols, rows, data);
-
-        if (o.epochs == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "epochs is 0");
-        if (o.batch_size == 0) fail(NN_ERR_BAD_HYPERPARAMETER, "batch_size is 0");
-        if (!(std::isfinite(o.learning_rate) && o.learning_rate > 0.0))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate must be finite and > 0, got " + nn::num(o.learning_rate));
-        if (m.shape().dtype == NN_DTYPE_FLOAT32 && !(std::isfinite(float(o.learning_rate)) && float(o.learning_rate) > 0.0f))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "learning_rate " + nn::num(o.learning_rate) +
-                                                " is not representable in a float32 model (it rounds to " +
-                                                nn::num(float(o.learning_rate)) + ")");
+        // Across processes, every process must learn whether the others' arguments passed
+        // their checks, or a process that rejected its own would leave the rest waiting.
+        const nn::runtime::Group *group = parallel_group(o);
+        const double timeout = std::isfinite(o.parallel_timeout) && o.parallel_timeout > 0.0 ? o.parallel_timeout : 60.0;
+        nn::TrainData data, validation;
         nn::FitConfig config;
-        config.epochs = o.epochs;
-        config.learning_rate = o.learning_rate;
-        config.shuffle = o.shuffle != 0;
-        config.report_interval = o.report_interval;
-        check_trainer_options(m.shape(), o, config);
-
-        // Validation: a caller's set, or a held-out fraction of the rows.
-        nn::TrainData validation;
-        size_t train_rows = rows;
-        if (o.validation_fraction != 0.0 && !(o.validation_fraction > 0.0 && o.validation_fraction < 1.0))
-            fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction must be in [0, 1), got " + nn::num(o.validation_fraction));
-        if (o.val_x) {
-            if (o.val_rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "val_rows is 0 while val_x is set");
-            try {
-                validation.x = convert_inputs(m.shape(), o.val_x, o.val_x_dtype, o.val_rows, o.val_cols);
-                validation.rows = o.val_rows;
-                convert_targets(m.shape(), o.val_targets, o.val_target_type, o.val_target_cols, o.val_rows, validation);
-            } catch (const nn::Error &e) {
-                throw nn::Error(e.status(), std::string("validation set: ") + e.what());
-            }
-            config.validation = &validation;
-        } else if (o.val_rows != 0 || o.val_targets) {
-            fail(NN_ERR_NULL_POINTER, "val_x is NULL while val_rows or val_targets is set");
-        } else if (o.validation_fraction != 0.0) {
-            const size_t held = nn::validation_rows(o.validation_fraction, rows);
-            if (held >= rows)
-                fail(NN_ERR_BAD_HYPERPARAMETER, "validation_fraction " + nn::num(o.validation_fraction) + " of " +
-                                                    std::to_string(rows) + " rows leaves no training row");
-            config.validation_fraction = o.validation_fraction;
-            train_rows = rows - held;
+        try {
+            prepare_fit(m, x, x_dtype, rows, cols, targets, target_type, target_cols, o, data, validation, config);
+        } catch (const nn::Error &) {
+            if (group) agree(*group, timeout, fit_view(m, o, rows, false), o.sharded != 0);
+            throw;
         }
-
-        const size_t batch = std::min(o.batch_size, train_rows);
-        config.batch_size = batch;
-        // The histories grow by one epoch record and up to steps/interval loss records per
-        // epoch; refuse an epoch count whose history could never fit in memory.
-        const size_t steps = train_rows / batch;
-        const size_t per_epoch = o.report_interval ? steps / o.report_interval + (steps % o.report_interval != 0) : 0;
-        const double history_bytes =
-            double(o.epochs) * (double(per_epoch) * sizeof(nn_loss_record) + sizeof(nn_epoch_record));
-        if (history_bytes > physical_memory_bytes())
-            fail(NN_ERR_BAD_HYPERPARAMETER, "epochs " + std::to_string(o.epochs) +
-                                                " is too many: their loss history would not fit in memory");
+        if (group) {
+            agree(*group, timeout, fit_view(m, o, rows, true), o.sharded != 0, &config.parallel.any_callback,
+                  o.progress_on_every_process != 0);
+            config.parallel.comm = group->iface;
+            config.parallel.rank = group->rank;
+            config.parallel.size = group->size;
+            config.parallel.sharded = o.sharded != 0;
+            config.parallel.callbacks_everywhere = o.progress_on_every_process != 0;
+            config.parallel.timeout = timeout;
+            if (o.sharded) config.batch_size = o.batch_size;  // the global batch, not capped by this shard
+        }
 
         std::optional<nn::capi::Use> rng_use;
         if (o.rng) rng_use.emplace(o.rng->users, nn::capi::Access::kWrite, "stream options->rng");
@@ -459,8 +579,10 @@ NN_API nn_status nn_fit(nn_model *model, const void *x, nn_dtype x_dtype, size_t
         }
         if (s.stop == nn::StopReason::kCancelled) fail(NN_ERR_CANCELLED, s.stop_message);
         if (s.stop == nn::StopReason::kDiverged) fail(NN_ERR_DIVERGED, s.stop_message);
+        if (s.stop == nn::StopReason::kCommFailed) fail(NN_ERR_COMM, s.stop_message);
     });
 }
+
 
 NN_API nn_status nn_get_loss_history(const nn_model *model, nn_loss_record *out, size_t capacity, size_t *out_count) {
     return guard("nn_get_loss_history", [&] {
@@ -505,6 +627,17 @@ NN_API nn_status nn_reset_history(nn_model *model) {
         nn::Model &m = model_of(model);
         const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
         m.reset_history();
+    });
+}
+
+NN_API nn_status nn_parallel_info(nn_parallel kind, int *out_rank, int *out_size) {
+    return guard("nn_parallel_info", [&] {
+        if (kind != NN_PARALLEL_MPI)
+            fail(NN_ERR_INVALID_ARGUMENT, "kind is not a multi-process nn_parallel (" + std::to_string(int(kind)) + ")");
+        const nn::runtime::Group &g = nn::runtime::mpi_group();
+        if (!g.iface) fail(NN_ERR_COMM, "multi-process training is unavailable: " + g.why);
+        if (out_rank) *out_rank = g.rank;
+        if (out_size) *out_size = g.size;
     });
 }
 

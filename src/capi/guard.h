@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -17,29 +18,41 @@
 
 namespace nn::capi {
 
-void set_last_error(const char *function, const std::string &message) noexcept;
+// Stores "function: prefix message" as this thread's last error. Never throws and never
+// loses the message: without memory for it, a fixed buffer holds it (cut to fit).
+void set_last_error(const char *function, const char *prefix, const char *message) noexcept;
+const char *last_error() noexcept;
 
 template <typename Fn>
 nn_status guard(const char *function, Fn &&body) noexcept {
+    // No handler builds a string itself: an allocation failing inside one would escape
+    // this noexcept function and terminate the caller's process.
     try {
         body();
         return NN_OK;
     } catch (const Error &e) {
-        set_last_error(function, e.what());
+        set_last_error(function, "", e.what());
         return e.status();
     } catch (const std::bad_alloc &) {
-        set_last_error(function, "out of memory");
+        set_last_error(function, "", "out of memory");
         return NN_ERR_OUT_OF_MEMORY;
     } catch (const std::length_error &) {
-        set_last_error(function, "a size is too large to allocate");
+        set_last_error(function, "", "a size is too large to allocate");
         return NN_ERR_SIZE_OVERFLOW;
     } catch (const std::exception &e) {
-        set_last_error(function, std::string("internal error: ") + e.what());
+        set_last_error(function, "internal error: ", e.what());
         return NN_ERR_INTERNAL;
     } catch (...) {
-        set_last_error(function, "internal error: unknown exception");
+        set_last_error(function, "", "internal error: unknown exception");
         return NN_ERR_INTERNAL;
     }
+}
+
+// A caller's array of n elements of `size` bytes cannot exist beyond PTRDIFF_MAX bytes:
+// such a count is refused before any memory is touched.
+inline void check_count(size_t n, size_t size, const char *name) {
+    if (n > size_t(PTRDIFF_MAX) / size)
+        fail(NN_ERR_SIZE_OVERFLOW, std::string(name) + " = " + std::to_string(n) + " elements cannot fit in memory");
 }
 
 // The machine's memory in bytes (infinity if unknown): requests beyond it are refused

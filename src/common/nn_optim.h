@@ -29,6 +29,9 @@ struct Settings {
     double max_grad_norm = 0.0, weight_decay = 0.0;
     const double *class_weights = nullptr;
     bool stop_on_non_finite = false;
+    size_t global_batch = 0;  // 0: divide by the step's own rows
+    int (*exchange)(void *, void *, size_t, double *) = nullptr;
+    void *exchange_context = nullptr;
 
     explicit Settings(const nn_backend_train_config &c) {
         lr = c.learning_rate;
@@ -45,7 +48,15 @@ struct Settings {
         weight_decay = c.weight_decay;
         class_weights = c.class_weights;
         stop_on_non_finite = c.stop_on_non_finite != 0;
+        if (c.struct_size < offsetof(nn_backend_train_config, exchange_context) + sizeof c.exchange_context) return;
+        global_batch = c.global_batch;
+        exchange = c.exchange;
+        exchange_context = c.exchange_context;
     }
+    // The divisor of a step's loss and gradient over `rows` rows.
+    size_t divisor(size_t rows) const { return global_batch ? global_batch : rows; }
+    // Whether a non-finite loss ends the call (always after a failed exchange).
+    bool stops_on_non_finite() const { return stop_on_non_finite || exchange; }
     bool known() const { return optimizer <= kAdam; }
 };
 

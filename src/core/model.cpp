@@ -1,5 +1,6 @@
 #include "core/model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -181,6 +182,46 @@ std::string epoch_step(uint64_t epoch, size_t step) {
 
 }  // namespace
 
+namespace {
+
+// A communication call's result: a failure is NN_ERR_COMM with the plugin's reason.
+void comm_check(int rc, const char *what) {
+    if (rc == 0) return;
+    const std::string detail = take_backend_error();
+    fail(NN_ERR_COMM, std::string(what) + " failed: " + (detail.empty() ? "no reason given" : detail));
+}
+
+}  // namespace
+
+// Sums a step's gradients and loss over the processes in one all-reduce (packed into one
+// buffer with the loss as its last element). Called by the backend; never throws.
+int exchange_gradients(void *context, void *grads, size_t count, double *loss) noexcept {
+    auto *x = static_cast<Exchange *>(context);
+    if (x->failed) return 1;
+    const size_t es = dtype_size(x->dtype);
+    unsigned char *buf = static_cast<unsigned char *>(x->pack.data());
+    std::memcpy(buf, grads, count * es);
+    if (x->dtype == NN_DTYPE_FLOAT64) {
+        reinterpret_cast<double *>(buf)[count] = *loss;
+    } else {
+        reinterpret_cast<float *>(buf)[count] = float(*loss);
+    }
+    const uint32_t t = x->dtype == NN_DTYPE_FLOAT64 ? NN_COMM_FLOAT64 : NN_COMM_FLOAT32;
+    if (x->comm->allreduce_sum(buf, count + 1, t, x->timeout) != 0) {
+        x->failed = true;
+        try {
+            x->message = take_backend_error();
+        } catch (...) {
+            x->message = "no reason given";
+        }
+        return 1;
+    }
+    std::memcpy(grads, buf, count * es);
+    *loss = x->dtype == NN_DTYPE_FLOAT64 ? reinterpret_cast<double *>(buf)[count]
+                                         : double(reinterpret_cast<float *>(buf)[count]);
+    return 0;
+}
+
 size_t validation_rows(double fraction, size_t rows) {
     if (!(fraction > 0.0)) return 0;
     return size_t(std::ceil(fraction * double(rows)));
@@ -195,6 +236,29 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                                      " backend trains plain SGD only (its plugin predates optimizers, clipping, "
                                      "weight decay and class weights)");
     const LegacyRng rng_before = shuffle_rng;  // restored if the backend fails midway
+    // Until the call returns normally, any exception puts the stream back (the split and
+    // the processes' shared stream change it before the training loop's own rollback).
+    struct StreamGuard {
+        LegacyRng &stream;
+        const LegacyRng &saved;
+        bool armed = true;
+        ~StreamGuard() {
+            if (armed) stream = saved;
+        }
+    } stream_guard{shuffle_rng, rng_before};
+    const ParallelConfig &par = config.parallel;
+    const bool multi = par.comm != nullptr;
+    if (multi) {
+        if (!has_optimizer_members(iface))
+            fail(NN_ERR_UNSUPPORTED, "the " + std::string(iface->name) +
+                                         " backend cannot train across processes (its plugin predates it)");
+        // Every process shuffles with process 0's stream, so the global batches agree.
+        LegacyRng::State st = shuffle_rng.state();
+        comm_check(par.comm->broadcast(&st, sizeof st, 0, par.timeout), "sharing process 0's random stream");
+        LegacyRng shared;
+        if (!shared.set_state(st)) fail(NN_ERR_COMM, "process 0 sent a random stream no generator can be in");
+        shuffle_rng = shared;
+    }
 
     // The validation split: one permutation from the fit's stream, before training.
     TrainData split_train, split_val;
@@ -209,15 +273,38 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
         val = &split_val;
     }
 
-    const size_t rows = train->rows, batch = std::min(config.batch_size, rows);
-    const size_t steps = rows / batch;  // the Trainer drops the tail of each epoch
+    const size_t rows = train->rows;
+    // Alone, a step takes `batch` rows (the Trainer drops the tail of each epoch). Across
+    // P processes the global batch is split into P slices; this process takes `slice`
+    // rows of it, starting at `slice_at`.
+    size_t batch = std::min(config.batch_size, rows), slice = batch, slice_at = 0, steps = rows / batch;
+    if (multi) {
+        const size_t P = size_t(par.size), r = size_t(par.rank);
+        batch = par.sharded ? config.batch_size : batch;
+        if (batch < P)
+            fail(NN_ERR_BAD_HYPERPARAMETER, "a global batch of " + std::to_string(batch) + " rows cannot be split over " +
+                                                std::to_string(P) + " processes");
+        slice = batch / P + (r < batch % P);
+        slice_at = r * (batch / P) + std::min(r, batch % P);
+        if (par.sharded) {
+            // Each process steps through its own shard; an epoch has the smallest shard's steps.
+            std::vector<double> mine(P, 0.0);
+            mine[r] = double(rows / slice);
+            comm_check(par.comm->allreduce_sum(mine.data(), P, NN_COMM_FLOAT64, par.timeout), "agreeing on the epoch length");
+            steps = size_t(*std::min_element(mine.begin(), mine.end()));
+            if (steps == 0) fail(NN_ERR_COMM, "a process's shard has fewer rows than its slice of the global batch");
+        }
+    }
     const size_t interval = config.report_interval;
     const size_t n_params = params_.size();
 
     // Everything the loop touches is allocated here, before the first step.
     std::vector<int64_t> order(rows), perm(rows), next(rows);
     for (size_t i = 0; i < rows; ++i) order[i] = int64_t(i);
+    // Across processes with the same rows: this process's slices of each epoch's order.
+    std::vector<int64_t> slices(multi && !par.sharded ? steps * slice : 0);
     std::vector<double> step_losses(steps);
+    Exchange exchange{par.comm, par.timeout, TypedBuffer(shape_.dtype, multi ? n_params + 1 : 0), shape_.dtype, false, {}};
     // The histories grow in place (room reserved now); a failure truncates them back.
     const size_t old_records = records_.size(), old_epochs = epochs_.size();
     if (interval > 0) {
@@ -271,6 +358,11 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     tc.weight_decay = config.weight_decay;
     tc.class_weights = config.class_weights.empty() ? nullptr : config.class_weights.data();
     tc.stop_on_non_finite = 1;
+    if (multi) {
+        tc.global_batch = batch;
+        tc.exchange = exchange_gradients;
+        tc.exchange_context = &exchange;
+    }
     const size_t tc_size = has_optimizer_members(iface) ? sizeof tc : offsetof(nn_backend_train_config, optimizer);
     tc.struct_size = uint32_t(tc_size);
 
@@ -282,8 +374,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     bool have_best_weights = false;
     const auto start = std::chrono::steady_clock::now();
     const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-    const auto notify = [&](nn_progress_event event, uint64_t epoch, uint64_t iteration, double loss) {
-        if (!config.progress) return false;
+    const auto call_progress = [&](nn_progress_event event, uint64_t epoch, uint64_t iteration, double loss) {
         nn_progress p{};
         p.struct_size = sizeof p;
         p.event = event;
@@ -296,14 +387,59 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
         p.elapsed_seconds = elapsed();
         return config.progress(&p, config.progress_user) != 0;
     };
+    // A collective that fails during training stops the fit like a cancel (the completed
+    // steps are kept), with NN_ERR_COMM: records why and returns false.
+    const auto collective = [&](int rc, const char *what) {
+        if (rc == 0) return true;
+        summary.stop = StopReason::kCommFailed;
+        summary.stop_message = std::string(what) + " failed: " + take_backend_error() + "; the model keeps its completed steps";
+        return false;
+    };
+    // Whether to stop here; across processes, one process's stop stops them all. Stopping
+    // because the vote itself failed leaves summary.stop at kCommFailed.
+    const auto notify = [&](nn_progress_event event, uint64_t epoch, uint64_t iteration, double loss) {
+        bool stop_here = false;
+        if (config.progress && (!multi || par.callbacks_everywhere || par.rank == 0))
+            stop_here = call_progress(event, epoch, iteration, loss);
+        if (multi && par.any_callback) {
+            double votes = stop_here ? 1.0 : 0.0;
+            if (!collective(par.comm->allreduce_sum(&votes, 1, NN_COMM_FLOAT64, par.timeout), "sharing the callback's answer"))
+                return true;
+            stop_here = votes > 0.0;
+        }
+        return stop_here;
+    };
     try {
+        if (multi) {
+            // Process 0's parameters, optimizer and epoch counter, so that every copy starts equal.
+            uint64_t head[3] = {uint64_t(opt_kind_), adam_step_, epochs_done_};
+            comm_check(par.comm->broadcast(head, sizeof head, 0, par.timeout), "sharing process 0's training state");
+            if (head[0] > uint64_t(NN_OPTIMIZER_ADAM)) fail(NN_ERR_COMM, "process 0 sent an unknown optimizer");
+            const auto kind = nn_optimizer(head[0]);
+            TypedBuffer p0(shape_.dtype, n_params);
+            convert(params_.data(), NN_DTYPE_FLOAT64, p0.data(), shape_.dtype, n_params);
+            comm_check(par.comm->broadcast(p0.data(), p0.bytes.size(), 0, par.timeout), "sharing process 0's parameters");
+            TypedBuffer s0(shape_.dtype, optimizer_slots(kind) * n_params);
+            if (s0.size() > 0) {
+                if (par.rank == 0)
+                    check_backend(iface->optimizer_state_read(state_.get(), s0.data(), s0.size()), "reading the optimizer state");
+                comm_check(par.comm->broadcast(s0.data(), s0.bytes.size(), 0, par.timeout), "sharing process 0's optimizer state");
+            }
+            check_backend(iface->params_write(state_.get(), p0.data()), "writing parameters to the backend");
+            write_optimizer(state_.get(), iface, kind, s0.size() > 0 ? s0.data() : nullptr);
+            opt_kind_ = kind;
+            adam_step_ = head[1];
+            epochs_done_ = head[2];
+        }
         if (opt_kind_ != config.optimizer) {
             write_optimizer(state_.get(), iface, config.optimizer, nullptr);
             opt_kind_ = config.optimizer;
             adam_step_ = 0;
         }
-        check_backend(iface->data_upload(state_.get(), train->x.data(), targets, rows, batch),
+        check_backend(iface->data_upload(state_.get(), train->x.data(), targets, rows, slice),
                       "uploading the training set");
+        const int64_t *step_rows = slices.empty() ? order.data() : slices.data();
+        const bool chunk_at_reports = (multi ? par.any_callback : config.progress != nullptr) && interval > 0;
         bool stop = false;
         for (size_t e = 0; e < config.epochs && !stop; ++e) {
             const uint64_t epoch = epochs_done_ + 1;
@@ -313,20 +449,35 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                 for (size_t i = 0; i < rows; ++i) next[i] = order[size_t(perm[i])];
                 order.swap(next);
             }
+            if (!slices.empty()) {  // this process's slice of every global batch of the epoch
+                for (size_t st = 0; st < steps; ++st)
+                    std::copy_n(order.begin() + std::ptrdiff_t(st * batch + slice_at), slice,
+                                slices.begin() + std::ptrdiff_t(st * slice));
+                step_rows = slices.data();
+            } else {
+                step_rows = order.data();
+            }
             double epoch_total = 0.0;
             size_t it = 0;
             while (it < steps && !stop) {
                 // With a callback, run up to the next report point so that a cancel
                 // lands right after the step it was called for; else the whole epoch.
                 size_t end = steps;
-                if (config.progress && interval > 0) end = std::min(steps, (it + interval - 1) / interval * interval + 1);
+                if (chunk_at_reports) end = std::min(steps, (it + interval - 1) / interval * interval + 1);
                 std::fill(step_losses.begin() + it, step_losses.begin() + end, 0.0);
                 tc.adam_step = adam_step_;
-                check_backend(iface->train_steps(state_.get(), order.data() + it * batch, end - it, batch, &tc,
+                check_backend(iface->train_steps(state_.get(), step_rows + it * slice, end - it, slice, &tc,
                                                  step_losses.data() + it),
                               "training");
                 for (; it < end; ++it) {
                     const double l = step_losses[it];
+                    if (exchange.failed && !std::isfinite(l)) {
+                        summary.stop = StopReason::kCommFailed;
+                        summary.stop_message = "the processes could not exchange gradients at " + epoch_step(epoch, it) +
+                                               ": " + exchange.message + "; the model keeps its completed steps";
+                        stop = true;
+                        break;
+                    }
                     if (!std::isfinite(l)) {
                         summary.stop = StopReason::kDiverged;
                         summary.stop_message = "training diverged: the loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") +
@@ -346,8 +497,10 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                         total = 0.0;
                         count = 0;
                         if (notify(NN_PROGRESS_REPORT, epoch, it + 1, records_.back().loss)) {
-                            summary.stop = StopReason::kCancelled;
-                            summary.stop_message = "the progress callback stopped the fit after " + epoch_step(epoch, it);
+                            if (summary.stop != StopReason::kCommFailed) {
+                                summary.stop = StopReason::kCancelled;
+                                summary.stop_message = "the progress callback stopped the fit after " + epoch_step(epoch, it);
+                            }
                             stop = true;
                             ++it;
                             break;
@@ -358,10 +511,22 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             if (it < steps) break;  // an interrupted epoch is not counted
             // The epoch is complete.
             const double epoch_loss = epoch_total / double(steps);
+            bool validation_failed = false;
             if (val) {
                 const Evaluation ev = evaluate_into(*val, val_scores, val_terms);
                 last_val_loss = ev.loss;
                 last_val_acc = ev.accuracy;
+                if (multi && par.sharded) {  // the figures over every process's validation rows
+                    double sums[3] = {ev.loss * double(val->rows), ev.accuracy * double(val->rows), double(val->rows)};
+                    if (collective(par.comm->allreduce_sum(sums, 3, NN_COMM_FLOAT64, par.timeout),
+                                   "summing the validation figures")) {
+                        last_val_loss = sums[0] / sums[2];
+                        last_val_acc = sums[1] / sums[2];
+                    } else {  // the epoch's steps are done and kept; its figures are unknown
+                        last_val_loss = last_val_acc = std::nan("");
+                        stop = validation_failed = true;
+                    }
+                }
             }
             epochs_.push_back({epoch, epoch_loss, val ? last_val_loss : std::nan(""), val ? last_val_acc : std::nan("")});
             ++epochs_done_;
@@ -369,7 +534,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             summary.final_loss = epoch_loss;
             summary.final_val_loss = val ? last_val_loss : std::nan("");
             summary.final_val_accuracy = val ? last_val_acc : std::nan("");
-            if (config.early_stopping) {
+            if (config.early_stopping && !validation_failed) {
                 const double monitored = val ? last_val_loss : epoch_loss;
                 if (std::isfinite(monitored) &&
                     (std::isnan(best_monitored) || best_monitored - monitored > config.min_delta)) {
@@ -386,10 +551,12 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                     stop = true;
                 }
             }
-            if (summary.stop != StopReason::kCancelled && notify(NN_PROGRESS_EPOCH_END, epoch, steps, epoch_loss) &&
-                !stop) {
-                summary.stop = StopReason::kCancelled;
-                summary.stop_message = "the progress callback stopped the fit at the end of epoch " + std::to_string(epoch);
+            if (summary.stop != StopReason::kCancelled && summary.stop != StopReason::kCommFailed &&
+                notify(NN_PROGRESS_EPOCH_END, epoch, steps, epoch_loss) && !stop) {
+                if (summary.stop != StopReason::kCommFailed) {
+                    summary.stop = StopReason::kCancelled;
+                    summary.stop_message = "the progress callback stopped the fit at the end of epoch " + std::to_string(epoch);
+                }
                 stop = true;
             }
         }
@@ -417,6 +584,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
         }
     summary.seconds = elapsed();
     params_.swap(updated);
+    stream_guard.armed = false;
     return summary;
 }
 

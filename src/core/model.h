@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "nn/nn.h"
 #include "nn/nn_backend.h"
+#include "nn/nn_comm.h"
 
 namespace nn {
 
@@ -35,6 +36,28 @@ struct TrainData {
     TypedBuffer targets;          // regression models: rows × outputs, model dtype
     size_t rows = 0;
 };
+
+// Data-parallel training over a process group (nn_comm.h), already agreed on by every
+// process (the C API checks that they call fit alike).
+struct ParallelConfig {
+    const nn_comm_iface *comm = nullptr;  // null: one process
+    int rank = 0, size = 1;
+    bool sharded = false;               // each process passes its own rows
+    bool callbacks_everywhere = false;  // else only process 0 runs the callback
+    bool any_callback = false;          // some process will run one (so all vote on stopping)
+    double timeout = 60.0;
+};
+
+// The host side of a step's gradient exchange (the backend calls exchange_gradients).
+struct Exchange {
+    const nn_comm_iface *comm;
+    double timeout;
+    TypedBuffer pack;  // params + 1 values of the model dtype
+    nn_dtype dtype;
+    bool failed;
+    std::string message;
+};
+int exchange_gradients(void *context, void *grads, size_t count, double *loss) noexcept;
 
 struct FitConfig {
     size_t epochs = 10;
@@ -56,9 +79,10 @@ struct FitConfig {
     bool restore_best = true;
     nn_progress_fn progress = nullptr;
     void *progress_user = nullptr;
+    ParallelConfig parallel;
 };
 
-enum class StopReason { kCompleted, kEarlyStopped, kCancelled, kDiverged };
+enum class StopReason { kCompleted, kEarlyStopped, kCancelled, kDiverged, kCommFailed };
 
 struct FitSummary {
     size_t epochs_run = 0, steps_run = 0, steps_per_epoch = 0;

@@ -51,7 +51,8 @@ void activation_backward(T *dh, const T *out, size_t n, uint32_t act) {
 
 template <typename T>
 double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms,
-                             const double *class_weights) {
+                             const double *class_weights, size_t divisor) {
+    const size_t D = divisor ? divisor : B;
     for (size_t r = 0; r < B; ++r) {
         T *row = scores + r * O;
         math::softmax_row(row, O);
@@ -59,7 +60,7 @@ double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t 
         if (class_weights) terms[r] = T(class_weights[labels[r]]) * terms[r];
     }
     // -np.sum(log(...)) / batch_size: the negated sum divided by an int (float64 result).
-    double loss = double(-math::pairwise_sum(terms, B, 1)) / double(B);
+    double loss = double(-math::pairwise_sum(terms, B, 1)) / double(D);
     for (size_t r = 0; r < B; ++r) {
         T *row = scores + r * O;
         row[labels[r]] -= T(1);
@@ -67,20 +68,20 @@ double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t 
             const T w = T(class_weights[labels[r]]);
             for (size_t j = 0; j < O; ++j) row[j] = row[j] * w;
         }
-        for (size_t j = 0; j < O; ++j) row[j] = row[j] / T(B);
+        for (size_t j = 0; j < O; ++j) row[j] = row[j] / T(D);
     }
     return loss;
 }
 
 template <typename T>
-double mean_squared_error(T *y, const T *t, size_t B, size_t O, T *terms) {
-    const size_t n = B * O;
+double mean_squared_error(T *y, const T *t, size_t B, size_t O, T *terms, size_t divisor) {
+    const size_t n = B * O, D = divisor ? divisor : B;
     for (size_t i = 0; i < n; ++i) {
         y[i] = y[i] - t[i];
         terms[i] = y[i] * y[i];
     }
-    double loss = 0.5 * double(math::pairwise_sum(terms, n, 1)) / double(B);
-    for (size_t i = 0; i < n; ++i) y[i] = y[i] / T(B);
+    double loss = 0.5 * double(math::pairwise_sum(terms, n, 1)) / double(D);
+    for (size_t i = 0; i < n; ++i) y[i] = y[i] / T(D);
     return loss;
 }
 
@@ -132,12 +133,12 @@ void Model<T>::forward(size_t B) {
 }
 
 template <typename T>
-double Model<T>::loss_and_backward(size_t B, const double *class_weights) {
+double Model<T>::loss_and_backward(size_t B, const double *class_weights, size_t divisor) {
     const size_t L = shape_.layers(), out = shape_.outputs();
     T *dscores = acts_[L].data();  // the loss turns the scores into their gradient
     double loss = shape_.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY
-                      ? softmax_cross_entropy(dscores, batch_labels_.data(), B, out, terms_.data(), class_weights)
-                      : mean_squared_error(dscores, batch_t_.data(), B, out, terms_.data());
+                      ? softmax_cross_entropy(dscores, batch_labels_.data(), B, out, terms_.data(), class_weights, divisor)
+                      : mean_squared_error(dscores, batch_t_.data(), B, out, terms_.data(), divisor);
     std::copy(dscores, dscores + B * out, delta_.begin());
     for (size_t l = L; l-- > 0;) {
         const size_t I = shape_.sizes[l], O = shape_.sizes[l + 1];
@@ -153,7 +154,7 @@ double Model<T>::loss_and_backward(size_t B, const double *class_weights) {
 }
 
 template <typename T>
-double Model<T>::loss_and_gradients(const int64_t *order, size_t B, const double *class_weights) {
+double Model<T>::loss_and_gradients(const int64_t *order, size_t B, const double *class_weights, size_t divisor) {
     const size_t in = shape_.inputs(), out = shape_.outputs();
     T *x = acts_[0].data();
     for (size_t r = 0; r < B; ++r) {
@@ -165,12 +166,14 @@ double Model<T>::loss_and_gradients(const int64_t *order, size_t B, const double
             std::memcpy(batch_t_.data() + r * out, data_t_.data() + src * out, out * sizeof(T));
     }
     forward(B);
-    return loss_and_backward(B, class_weights);
+    return loss_and_backward(B, class_weights, divisor);
 }
 
 template <typename T>
 double Model<T>::train_step(const int64_t *order, size_t B, const optim::Settings &s, uint64_t t) {
-    const double loss = loss_and_gradients(order, B, s.class_weights);
+    double loss = loss_and_gradients(order, B, s.class_weights, s.divisor(B));
+    if (s.exchange && s.exchange(s.exchange_context, grads_.data(), grads_.size(), &loss) != 0)
+        return std::nan("");  // the exchange failed: no update, the call ends
     if (s.stop_on_non_finite && !std::isfinite(loss)) return loss;
     optim::apply_step(params_.data(), grads_.data(), opt_state_.data(), params_.size(), shape_.sizes.data(),
                       shape_.sizes.size(), s, t, squares_.data());
@@ -179,9 +182,12 @@ double Model<T>::train_step(const int64_t *order, size_t B, const optim::Setting
 
 template <typename T>
 void Model<T>::set_optimizer(uint32_t kind, const T *values) {
-    std::vector<T> state(NN_BACKEND_OPTIMIZER_SLOTS(kind) * params_.size(), T(0));
-    if (values) std::copy(values, values + state.size(), state.begin());
-    opt_state_.swap(state);
+    // assign keeps the capacity, so going back to an earlier kind (a rollback) allocates nothing.
+    const size_t n = NN_BACKEND_OPTIMIZER_SLOTS(kind) * params_.size();
+    if (values)
+        opt_state_.assign(values, values + n);
+    else
+        opt_state_.assign(n, T(0));
     opt_kind_ = kind;
 }
 
@@ -204,8 +210,8 @@ void Model<T>::predict(const T *x, size_t rows, T *scores) {
                                      size_t);                                                        \
     template void activation_forward<T>(T *, size_t, uint32_t);                                      \
     template void activation_backward<T>(T *, const T *, size_t, uint32_t);                          \
-    template double softmax_cross_entropy<T>(T *, const int32_t *, size_t, size_t, T *, const double *); \
-    template double mean_squared_error<T>(T *, const T *, size_t, size_t, T *);                      \
+    template double softmax_cross_entropy<T>(T *, const int32_t *, size_t, size_t, T *, const double *, size_t); \
+    template double mean_squared_error<T>(T *, const T *, size_t, size_t, T *, size_t);              \
     template class Model<T>;
 
 NN_REF_INSTANTIATE(float)

@@ -35,12 +35,13 @@ void activation_backward(T *dh, const T *out, size_t n, uint32_t act);
 // and gradient are multiplied by class_weights[labels[r]] (still divided by B).
 template <typename T>
 double softmax_cross_entropy(T *scores, const int32_t *labels, size_t B, size_t O, T *terms,
-                             const double *class_weights = nullptr);
+                             const double *class_weights = nullptr, size_t divisor = 0);
 
 // Mean squared error Σ_rows ½ Σ_cols (y − t)² / B on y (B, O) against t (B, O);
 // turns y into (y − t) / B and returns the loss. `terms` is scratch for B·O values.
+// `divisor` (0: B) replaces B in both (data-parallel slices divide by the global batch).
 template <typename T>
-double mean_squared_error(T *y, const T *t, size_t B, size_t O, T *terms);
+double mean_squared_error(T *y, const T *t, size_t B, size_t O, T *terms, size_t divisor = 0);
 
 // One model's state on the reference backend: parameters, gradients, the stored
 // training set and the workspace, all plain host vectors.
@@ -54,7 +55,8 @@ public:
     const std::vector<T> &grads() const { return grads_; }
     // Forward, loss and backward on the stored rows order[0..B): fills grads() and
     // returns the mean loss.
-    double loss_and_gradients(const int64_t *order, size_t B, const double *class_weights = nullptr);
+    double loss_and_gradients(const int64_t *order, size_t B, const double *class_weights = nullptr,
+                              size_t divisor = 0);
     // One step on the stored rows order[0..B) as `s` describes (decay, clipping, the
     // optimizer; `t` is Adam's step number); returns the loss before the update. With
     // s.stop_on_non_finite, a non-finite loss skips the update.
@@ -67,7 +69,7 @@ public:
 private:
     void size_workspace(size_t batch);
     void forward(size_t B);  // acts_[0] holds the batch on entry
-    double loss_and_backward(size_t B, const double *class_weights);
+    double loss_and_backward(size_t B, const double *class_weights, size_t divisor);
 
     NetShape shape_;
     std::vector<T> params_, grads_;

@@ -103,7 +103,7 @@ nn_backend_result ref_train_steps(nn_backend_model *model, const int64_t *order,
         }
         for (size_t s = 0; s < steps; ++s) {
             out_losses[s] = m.train_step(order + s * batch, batch, settings, settings.adam_step + s + 1);
-            if (settings.stop_on_non_finite && !std::isfinite(out_losses[s])) break;
+            if (settings.stops_on_non_finite() && !std::isfinite(out_losses[s])) break;
         }
     }, model->impl);
     if (wrong_state) {

@@ -38,14 +38,14 @@ static void test_nn_version_string_matches_header_macros(void **state)
     assert_ptr_equal(s, nn_version_string()); /* static storage */
 }
 
-#define N_CODES 21
+#define N_CODES 22
 static const char *const code_names[N_CODES] = {
     "NN_OK", "NN_ERR_NULL_POINTER", "NN_ERR_INVALID_ARGUMENT", "NN_ERR_STRUCT_SIZE",
     "NN_ERR_SIZE_OVERFLOW", "NN_ERR_SHAPE_MISMATCH", "NN_ERR_LABEL_OUT_OF_RANGE",
     "NN_ERR_NON_FINITE", "NN_ERR_BAD_HYPERPARAMETER", "NN_ERR_BUFFER_TOO_SMALL",
     "NN_ERR_OUT_OF_MEMORY", "NN_ERR_DEVICE_UNAVAILABLE", "NN_ERR_BACKEND",
     "NN_ERR_UNSUPPORTED", "NN_ERR_INTERNAL", "NN_ERR_IO", "NN_ERR_CORRUPT", "NN_ERR_VERSION",
-    "NN_ERR_CANCELLED", "NN_ERR_DIVERGED", "NN_ERR_BUSY"};
+    "NN_ERR_CANCELLED", "NN_ERR_DIVERGED", "NN_ERR_BUSY", "NN_ERR_COMM"};
 
 static void test_nn_status_codes_have_their_documented_values(void **state)
 {
@@ -61,6 +61,7 @@ static void test_nn_status_codes_have_their_documented_values(void **state)
     assert_int_equal(NN_ERR_CANCELLED, 18);
     assert_int_equal(NN_ERR_DIVERGED, 19);
     assert_int_equal(NN_ERR_BUSY, 20);
+    assert_int_equal(NN_ERR_COMM, 21);
 }
 
 static void test_nn_status_string_is_nonempty_and_distinct_for_every_code(void **state)

@@ -98,6 +98,10 @@ const nn_fit_options = koffi.struct('nn_fit_options', {
   // progress
   progress: koffi.pointer(nn_progress_fn),
   progress_user: 'void *',
+  parallel: 'int',
+  sharded: 'int',
+  progress_on_every_process: 'int',
+  parallel_timeout: 'double',
 });
 const nn_fit_report = koffi.struct('nn_fit_report', {
   struct_size: 'size_t',

@@ -130,6 +130,10 @@ class nn_fit_options(ctypes.Structure):
         # progress
         ("progress", nn_progress_fn),
         ("progress_user", c_void_p),
+        ("parallel", ctypes.c_int),
+        ("sharded", ctypes.c_int),
+        ("progress_on_every_process", ctypes.c_int),
+        ("parallel_timeout", ctypes.c_double),
     ]
 
 

@@ -222,7 +222,7 @@ struct Model {
 
     // Scores (O, B) → d loss / d scores in place; returns the mean loss over the
     // `rows` real lanes and leaves the padded lanes' gradient zero.
-    double softmax_cross_entropy(T *s, size_t B, size_t rows, size_t O, const double *class_weights) {
+    double softmax_cross_entropy(T *s, size_t B, size_t rows, size_t O, const double *class_weights, size_t divisor) {
         T *__restrict m = row_max.data(), *__restrict sum = row_sum.data();
         std::copy(s, s + B, m);
         for (size_t j = 1; j < O; ++j) {
@@ -242,7 +242,7 @@ struct Model {
         } else {
             for (size_t r = 0; r < B; ++r) sum[r] = nn::math::pairwise_sum(s + r, O, std::ptrdiff_t(B));
         }
-        const T batch_rows = T(rows);
+        const T batch_rows = T(divisor);
         for (size_t j = 0; j < O; ++j) {
             T *__restrict sj = s + j * B;
             for (size_t r = 0; r < B; ++r) sj[r] = sj[r] / sum[r];
@@ -264,7 +264,7 @@ struct Model {
                 for (size_t r = 0; r < rows; ++r) sj[r] = sj[r] * w[r];
             }
         }
-        const double value = double(-nn::math::pairwise_sum(terms.data(), rows, 1)) / double(rows);
+        const double value = double(-nn::math::pairwise_sum(terms.data(), rows, 1)) / double(divisor);
         for (size_t j = 0; j < O; ++j) {
             T *__restrict sj = s + j * B;
             for (size_t r = 0; r < B; ++r) sj[r] = r < rows ? sj[r] / batch_rows : T(0);
@@ -272,14 +272,14 @@ struct Model {
         return value;
     }
 
-    double mean_squared_error(T *s, size_t B, size_t rows, size_t O) {
+    double mean_squared_error(T *s, size_t B, size_t rows, size_t O, size_t divisor) {
         for (size_t j = 0; j < O; ++j)
             for (size_t r = 0; r < B; ++r) {
                 const T diff = s[j * B + r] - batch_t[j * B + r];
                 if (r < rows) terms[r * O + j] = diff * diff;  // row-major, the order NumPy sums in
-                s[j * B + r] = r < rows ? diff / T(rows) : T(0);
+                s[j * B + r] = r < rows ? diff / T(divisor) : T(0);
             }
-        return 0.5 * double(nn::math::pairwise_sum(terms.data(), rows * O, 1)) / double(rows);
+        return 0.5 * double(nn::math::pairwise_sum(terms.data(), rows * O, 1)) / double(divisor);
     }
 
     double step(const int64_t *order, size_t rows, const nn::optim::Settings &settings, uint64_t t) {
@@ -302,10 +302,13 @@ struct Model {
         }
         forward(B);
         T *s = acts[L].data();
-        const double value = loss == nn::math::kSoftmaxCrossEntropy
-                                 ? softmax_cross_entropy(s, B, rows, out, settings.class_weights)
-                                 : mean_squared_error(s, B, rows, out);
-        if (settings.stop_on_non_finite && !std::isfinite(value)) return value;  // no update
+        const size_t divisor = settings.divisor(rows);
+        double value = loss == nn::math::kSoftmaxCrossEntropy
+                           ? softmax_cross_entropy(s, B, rows, out, settings.class_weights, divisor)
+                           : mean_squared_error(s, B, rows, out, divisor);
+        // Alone, a non-finite loss skips the rest; with an exchange every process must
+        // take part in it first, and decide on the summed loss.
+        if (!settings.exchange && settings.stop_on_non_finite && !std::isfinite(value)) return value;  // no update
         const T *d = s;
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
@@ -315,6 +318,11 @@ struct Model {
                 delta.swap(delta_next);
                 d = delta.data();
             }
+        }
+        if (settings.exchange) {
+            if (settings.exchange(settings.exchange_context, grads.data(), grads.size(), &value) != 0)
+                return std::nan("");  // the exchange failed: no update, the call ends
+            if (settings.stop_on_non_finite && !std::isfinite(value)) return value;
         }
         nn::optim::apply_step(params.data(), grads.data(), opt_state.data(), params.size(), sizes.data(), sizes.size(),
                               settings, t, squares.data());
@@ -458,7 +466,7 @@ inline void train(Model<T> &m, const int64_t *order, size_t steps, size_t batch,
                   double *losses) {
     for (size_t s = 0; s < steps; ++s) {
         losses[s] = m.step(order + s * batch, batch, settings, settings.adam_step + s + 1);
-        if (settings.stop_on_non_finite && !std::isfinite(losses[s])) break;
+        if (settings.stops_on_non_finite() && !std::isfinite(losses[s])) break;
     }
 }
 
@@ -512,9 +520,14 @@ nn_backend_result cpu_optimizer_state_write(nn_backend_model *m, uint32_t optimi
                 size_ok = false;
                 return;
             }
-            std::vector<T> fresh(count, T(0));
-            if (state) std::memcpy(fresh.data(), state, count * sizeof(T));
-            impl.opt_state.swap(fresh);
+            // assign keeps the capacity: switching back to a kind that was held before
+            // (the host's rollback) allocates nothing, and a failed growth changes nothing.
+            if (state) {
+                const T *src = static_cast<const T *>(state);
+                impl.opt_state.assign(src, src + count);
+            } else {
+                impl.opt_state.assign(count, T(0));
+            }
             impl.opt_kind = optimizer;
         });
     });
