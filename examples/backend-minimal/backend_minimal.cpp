@@ -310,6 +310,7 @@ const nn_backend_iface kMinimalIface = {
     // class weights on it with NN_ERR_UNSUPPORTED.
     .optimizer_state_write = nullptr,
     .optimizer_state_read = nullptr,
+    .data_attach = nullptr,
 };
 
 }  // namespace

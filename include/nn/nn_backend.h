@@ -168,6 +168,13 @@ typedef struct nn_backend_iface {
                                                size_t count);
     /** Copies the current optimizer state out (`count` elements as above). */
     nn_backend_result (*optimizer_state_read)(nn_backend_model *model, void *out_state, size_t count);
+
+    /** Like data_upload, but the backend may keep `x` and `targets` instead of copying
+     *  them: the host keeps both valid and unchanged until the fit that attached them
+     *  ends, and calls train_steps only within that fit. So a large training set is held
+     *  once, by its owner. NULL: the host uses data_upload. (Appended in libnn 0.2.) */
+    nn_backend_result (*data_attach)(nn_backend_model *model, const void *x, const void *targets, size_t rows,
+                                     size_t max_batch);
 } nn_backend_iface;
 
 /** Type of the exported entry symbol. Returns NULL if the plugin cannot serve this host

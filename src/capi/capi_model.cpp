@@ -27,8 +27,9 @@ namespace {
 std::string cell(size_t r, size_t c) { return "[" + std::to_string(r) + ", " + std::to_string(c) + "]"; }
 
 // x (rows × cols, caller dtype) → model dtype, refusing NaN, ±inf and values the
-// model's dtype cannot hold.
-nn::TypedBuffer convert_inputs(const nn::NetShape &shape, const void *x, nn_dtype x_dtype, size_t rows, size_t cols) {
+// model's dtype cannot hold. Already in the model's dtype, x is borrowed, not copied:
+// the training data is then held once, by its owner.
+nn::InputMatrix convert_inputs(const nn::NetShape &shape, const void *x, nn_dtype x_dtype, size_t rows, size_t cols) {
     require(x, "x");
     check_dtype(x_dtype, "x_dtype");
     if (rows == 0) fail(NN_ERR_INVALID_ARGUMENT, "rows is 0");
@@ -42,8 +43,13 @@ nn::TypedBuffer convert_inputs(const nn::NetShape &shape, const void *x, nn_dtyp
         if (shape.dtype == NN_DTYPE_FLOAT32 && !std::isfinite(float(v)))
             fail(NN_ERR_NON_FINITE, "x" + cell(i / cols, i % cols) + " = " + nn::num(v) + " overflows float32");
     }
-    nn::TypedBuffer out(shape.dtype, n);
-    nn::convert(x, x_dtype, out.data(), shape.dtype, n);
+    nn::InputMatrix out;
+    if (x_dtype == shape.dtype) {
+        out.borrowed = x;
+    } else {
+        out.owned = nn::TypedBuffer(shape.dtype, n);
+        nn::convert(x, x_dtype, out.owned.data(), shape.dtype, n);
+    }
     return out;
 }
 
@@ -655,7 +661,7 @@ namespace {
 
 // Forward pass for the inference entry points: checked inputs in, model-dtype scores out.
 nn::TypedBuffer run_scores(nn::Model &m, const void *x, nn_dtype x_dtype, size_t rows, size_t cols) {
-    nn::TypedBuffer in = convert_inputs(m.shape(), x, x_dtype, rows, cols);
+    const nn::InputMatrix in = convert_inputs(m.shape(), x, x_dtype, rows, cols);
     nn::TypedBuffer scores(m.shape().dtype, checked_mul(rows, m.shape().outputs(), "the scores"));
     m.predict(in.data(), rows, scores.data());
     return scores;

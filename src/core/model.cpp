@@ -160,9 +160,9 @@ TrainData gather_rows(const TrainData &d, const NetShape &shape, const int64_t *
     TrainData out;
     out.rows = n;
     const size_t in = shape.inputs(), outs = shape.outputs(), es = dtype_size(shape.dtype);
-    out.x = TypedBuffer(shape.dtype, n * in);
+    out.x.owned = TypedBuffer(shape.dtype, n * in);
     const auto *src = static_cast<const unsigned char *>(d.x.data());
-    auto *dst = static_cast<unsigned char *>(out.x.data());
+    auto *dst = static_cast<unsigned char *>(out.x.owned.data());
     for (size_t r = 0; r < n; ++r) std::memcpy(dst + r * in * es, src + size_t(pick[r]) * in * es, in * es);
     if (shape.loss == NN_LOSS_SOFTMAX_CROSS_ENTROPY) {
         out.labels.resize(n);
@@ -317,7 +317,6 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     TypedBuffer best(shape_.dtype, config.early_stopping && config.restore_best ? n_params : 0);
     TypedBuffer val_scores(shape_.dtype, val ? val->rows * shape_.outputs() : 0);
     TypedBuffer val_terms(shape_.dtype, val ? val->rows * shape_.outputs() : 0);
-    std::vector<double> updated(n_params);
 
     // The optimizer: its state persists while the kind stays; another kind starts at zero.
     const OptimizerState opt_before = optimizer_state();
@@ -436,7 +435,11 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             opt_kind_ = config.optimizer;
             adam_step_ = 0;
         }
-        check_backend(iface->data_upload(state_.get(), train->x.data(), targets, rows, slice),
+        // A backend that can refers to the training set in place (it lives, converted
+        // or the caller's own, until this call returns) instead of copying it.
+        const bool attach = iface->struct_size >= offsetof(nn_backend_iface, data_attach) + sizeof(void *) &&
+                            iface->data_attach;
+        check_backend((attach ? iface->data_attach : iface->data_upload)(state_.get(), train->x.data(), targets, rows, slice),
                       "uploading the training set");
         const int64_t *step_rows = slices.empty() ? order.data() : slices.data();
         const bool chunk_at_reports = (multi ? par.any_callback : config.progress != nullptr) && interval > 0;
@@ -568,9 +571,10 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
         put_back();
         throw;
     }
-    convert(after.data(), shape_.dtype, updated.data(), NN_DTYPE_FLOAT64, updated.size());
-    for (double v : updated)
-        if (!std::isfinite(v)) {
+    // (Checked in the model dtype, then widened straight into the host copy: no third
+    // copy of the parameters for a large model.)
+    for (size_t i = 0; i < n_params; ++i)
+        if (!std::isfinite(load(after.data(), shape_.dtype, i))) {
             // The loss stayed finite while a parameter overflowed: keep nothing of it.
             put_back();
             FitSummary undone;
@@ -583,7 +587,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             return undone;
         }
     summary.seconds = elapsed();
-    params_.swap(updated);
+    convert(after.data(), shape_.dtype, params_.data(), NN_DTYPE_FLOAT64, n_params);  // cannot fail
     stream_guard.armed = false;
     return summary;
 }

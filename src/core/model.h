@@ -30,8 +30,16 @@ struct Placement {
 };
 
 // Training data already converted and checked by the caller of fit.
+// Rows × columns in the model dtype: the caller's own memory when it already is in that
+// dtype (borrowed for the duration of one API call), else a converted copy.
+struct InputMatrix {
+    TypedBuffer owned;
+    const void *borrowed = nullptr;
+    const void *data() const { return borrowed ? borrowed : owned.data(); }
+};
+
 struct TrainData {
-    TypedBuffer x;                // rows × inputs, model dtype
+    InputMatrix x;                // rows × inputs, model dtype
     std::vector<int32_t> labels;  // softmax models
     TypedBuffer targets;          // regression models: rows × outputs, model dtype
     size_t rows = 0;

@@ -164,6 +164,7 @@ const nn_backend_iface kReferenceIface = {
     .predict = ref_predict,
     .optimizer_state_write = ref_optimizer_state_write,
     .optimizer_state_read = ref_optimizer_state_read,
+    .data_attach = nullptr,  // the reference copies its data (data_upload)
 };
 
 }  // namespace

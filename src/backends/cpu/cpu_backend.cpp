@@ -169,8 +169,11 @@ struct Model {
     uint32_t act = 0, loss = 0;
     std::vector<size_t> w_off, b_off;
     std::vector<T> params, grads;
-    std::vector<T> data_x, data_t;  // row-major, as uploaded
+    std::vector<T> data_x, data_t;  // row-major, as uploaded (data_upload's own copies)
     std::vector<int32_t> data_labels;
+    // What steps read: the copies above, or the host's memory (data_attach).
+    const T *xs = nullptr, *ts = nullptr;
+    const int32_t *labels = nullptr;
     size_t capacity = 0;
     std::vector<std::vector<T>> acts;  // acts[l]: (sizes[l], B); acts.back(): the scores
     std::vector<T> delta, delta_next, terms, batch_t, row_max, row_sum, row_weight;
@@ -294,11 +297,11 @@ struct Model {
                 continue;
             }
             const size_t src = size_t(order[r]);
-            for (size_t k = 0; k < in; ++k) x[k * B + r] = data_x[src * in + k];
+            for (size_t k = 0; k < in; ++k) x[k * B + r] = xs[src * in + k];
             if (loss == nn::math::kSoftmaxCrossEntropy)
-                batch_labels[r] = data_labels[src];
+                batch_labels[r] = labels[src];
             else
-                for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = data_t[src * out + j];
+                for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = ts[src * out + j];
         }
         forward(B);
         T *s = acts[L].data();
@@ -429,7 +432,10 @@ nn_backend_result cpu_params_read(nn_backend_model *m, void *out) {
     return NN_BACKEND_OK;
 }
 
-nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void *targets, size_t rows, size_t max_batch) {
+// Stores (copy) or refers to (attach) a training set, and sizes the workspace first so
+// that a failure changes nothing.
+nn_backend_result data_set(nn_backend_model *m, const void *x, const void *targets, size_t rows, size_t max_batch,
+                           bool copy) {
     if (max_batch > size_t(INT32_MAX) / 2) {
         report("cpu backend: a batch of more than 2^30 rows does not fit OpenBLAS's int sizes");
         return NN_BACKEND_ERR_UNSUPPORTED;
@@ -438,18 +444,45 @@ nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void
         dispatch(m, [&](auto &impl) {
             using T = elem_t<decltype(impl)>;
             const size_t in = impl.sizes.front(), out = impl.sizes.back();
-            const T *xs = static_cast<const T *>(x);
-            impl.data_x.assign(xs, xs + rows * in);
-            if (impl.loss == nn::math::kSoftmaxCrossEntropy) {
+            const bool softmax = impl.loss == nn::math::kSoftmaxCrossEntropy;
+            impl.size_workspace(max_batch);
+            const T *x_in = static_cast<const T *>(x);
+            if (!copy) {
+                // Attached: the host keeps its memory valid for the whole fit; any earlier
+                // copy is released.
+                std::vector<T>().swap(impl.data_x);
+                std::vector<T>().swap(impl.data_t);
+                std::vector<int32_t>().swap(impl.data_labels);
+                impl.xs = x_in;
+                impl.labels = softmax ? static_cast<const int32_t *>(targets) : nullptr;
+                impl.ts = softmax ? nullptr : static_cast<const T *>(targets);
+                return;
+            }
+            std::vector<T> nx(x_in, x_in + rows * in), nt;
+            std::vector<int32_t> nl;
+            if (softmax) {
                 const int32_t *l = static_cast<const int32_t *>(targets);
-                impl.data_labels.assign(l, l + rows);
+                nl.assign(l, l + rows);
             } else {
                 const T *t = static_cast<const T *>(targets);
-                impl.data_t.assign(t, t + rows * out);
+                nt.assign(t, t + rows * out);
             }
-            impl.size_workspace(max_batch);
+            impl.data_x.swap(nx);
+            impl.data_t.swap(nt);
+            impl.data_labels.swap(nl);
+            impl.xs = impl.data_x.data();
+            impl.ts = impl.data_t.data();
+            impl.labels = impl.data_labels.data();
         });
     });
+}
+
+nn_backend_result cpu_data_upload(nn_backend_model *m, const void *x, const void *targets, size_t rows, size_t max_batch) {
+    return data_set(m, x, targets, rows, max_batch, true);
+}
+
+nn_backend_result cpu_data_attach(nn_backend_model *m, const void *x, const void *targets, size_t rows, size_t max_batch) {
+    return data_set(m, x, targets, rows, max_batch, false);
 }
 
 // The training loop is compiled twice, for AVX2 and for the x86-64 baseline, and the
@@ -579,6 +612,7 @@ const nn_backend_iface kCpuIface = {
     .predict = cpu_predict,
     .optimizer_state_write = cpu_optimizer_state_write,
     .optimizer_state_read = cpu_optimizer_state_read,
+    .data_attach = cpu_data_attach,
 };
 
 }  // namespace
