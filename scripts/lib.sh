@@ -23,6 +23,8 @@ nn_install_missing() {
 # matplotlib for its example; bindings/node: npm for koffi). Node itself is not listed:
 # Debian 12's nodejs is 18 and this machine's is NodeSource's 20.
 NN_PACKAGES+=(python3-pytest python3-sklearn python3-matplotlib valgrind)
+# bench/run's peers beside NumPy: PyTorch (Debian's links the same OpenBLAS) and FANN.
+NN_PACKAGES+=(python3-torch libfann-dev)
 command -v npm >/dev/null 2>&1 || NN_PACKAGES+=(npm)
 
 # Installs bindings/node's locked dependencies (koffi) when node_modules is missing or older
