@@ -3,8 +3,10 @@
 
 # The Debian packages libnn builds, tests and draws with. The fuzz preset calls clang and
 # clang++ (package clang, which is clang-14 on Debian 12) and needs libFuzzer's runtime.
+# Open MPI builds libnn-comm-mpi.so (multi-process training) and runs its tests.
 NN_PACKAGES=(build-essential cmake pkg-config libopenblas-dev libcmocka-dev libgtest-dev
-             libcairo2-dev doxygen python3-numpy clang clang-14 libclang-rt-14-dev)
+             libcairo2-dev doxygen python3-numpy clang clang-14 libclang-rt-14-dev
+             libopenmpi-dev openmpi-bin)
 
 nn_install_missing() {
     local missing=()
