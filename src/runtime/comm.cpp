@@ -1,6 +1,5 @@
 #include "runtime/comm.h"
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <vector>
@@ -13,34 +12,9 @@ namespace {
 
 constexpr const char *kMpiPlugin = "libnn-comm-mpi.so";
 
-void host_log(int, const char *) {}
-
-const nn_host_services kHostServices = {
-    .abi_version = NN_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(nn_host_services),
-    .set_error = set_backend_error,
-    .log = host_log,
-};
-
 const nn_comm_iface *load(const std::string &path, std::string &why) {
-    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        const char *err = dlerror();
-        why = path + ": cannot be loaded: " + (err ? err : "unknown dlopen error");
-        return nullptr;
-    }
-    auto entry = reinterpret_cast<nn_comm_entry_fn>(dlsym(handle, NN_COMM_ENTRY_SYMBOL));
-    if (!entry) {
-        why = path + ": does not export " NN_COMM_ENTRY_SYMBOL;
-        return nullptr;
-    }
-    take_backend_error();
-    const nn_comm_iface *iface = entry(&kHostServices);
-    if (!iface) {
-        const std::string detail = take_backend_error();
-        why = path + ": refused to start" + (detail.empty() ? std::string() : ": " + detail);
-        return nullptr;
-    }
+    const nn_comm_iface *iface = start_plugin<nn_comm_iface>(path, NN_COMM_ENTRY_SYMBOL, why);
+    if (!iface) return nullptr;
     if (iface->abi_version != NN_COMM_ABI_VERSION) {
         why = path + ": plugin ABI version " + std::to_string(iface->abi_version) + ", libnn expects " +
               std::to_string(NN_COMM_ABI_VERSION);

@@ -57,25 +57,8 @@ std::string own_directory() {
 
 // Loads one plugin file; returns its table, or null with `why` filled in.
 const nn_backend_iface *load_plugin(const std::string &path, std::string &why) {
-    void *handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-        const char *err = dlerror();
-        why = path + ": cannot be loaded: " + (err ? err : "unknown dlopen error");
-        return nullptr;
-    }
-    // Plugins are never unloaded: a model may hold state the plugin owns until exit.
-    auto entry = reinterpret_cast<nn_backend_entry_fn>(dlsym(handle, NN_BACKEND_ENTRY_SYMBOL));
-    if (!entry) {
-        why = path + ": does not export " NN_BACKEND_ENTRY_SYMBOL;
-        return nullptr;
-    }
-    take_backend_error();
-    const nn_backend_iface *iface = entry(&kHostServices);
-    if (!iface) {
-        std::string detail = take_backend_error();
-        why = path + ": refused to start" + (detail.empty() ? std::string() : ": " + detail);
-        return nullptr;
-    }
+    const nn_backend_iface *iface = start_plugin<nn_backend_iface>(path, NN_BACKEND_ENTRY_SYMBOL, why);
+    if (!iface) return nullptr;
     if (iface->abi_version != NN_BACKEND_ABI_VERSION) {
         why = path + ": plugin ABI version " + std::to_string(iface->abi_version) + ", libnn expects " +
               std::to_string(NN_BACKEND_ABI_VERSION);
@@ -157,6 +140,8 @@ const char *kind_name(nn_device_kind kind) {
 }
 
 }  // namespace
+
+const nn_host_services *host_services() { return &kHostServices; }
 
 std::vector<std::string> search_path() {
     std::vector<std::string> dirs;
