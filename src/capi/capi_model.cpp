@@ -255,23 +255,53 @@ void prepare_fit(nn::Model &m, const void *x, nn_dtype x_dtype, size_t rows, siz
 }
 
 // One process's view of a fit, for agree(): the values every process must share.
-enum View : size_t { kOk, kRows, kBatch, kEpochs, kShape, kDtype, kOptimizer, kInterval, kValidation, kShuffle,
-                     kSharded, kCallback, kViewSize };
+enum View : size_t { kOk, kRows, kBatch, kEpochs, kShape, kDtype, kTrained, kOptimizer, kSettings, kInterval,
+                     kValidation, kShuffle, kSharded, kCallbacksEverywhere, kCallback, kViewSize };
 const char *const kViewNames[kViewSize] = {"", "rows", "batch_size", "epochs", "the model's layers, activation or loss",
-                                           "the model's dtype", "optimizer", "report_interval",
-                                           "having a validation set", "shuffle", "sharded", ""};
+                                           "the model's dtype",
+                                           "the epochs the model has already trained (reset the histories, or start "
+                                           "every process from the same model)",
+                                           "optimizer",
+                                           "the training settings (learning rate, optimizer hyperparameters, "
+                                           "clipping, weight decay, class weights, validation fraction, early stopping)",
+                                           "report_interval", "having a validation set", "shuffle", "sharded",
+                                           "progress_on_every_process", ""};
+
+// 52 bits of an FNV-1a hash, exact in a double: equal inputs give equal keys.
+struct Key {
+    uint64_t h = 1469598103934665603ull;
+    void bytes(const void *p, size_t n) {
+        const auto *b = static_cast<const unsigned char *>(p);
+        for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    }
+    template <typename T>
+    void value(T v) { bytes(&v, sizeof v); }
+    double get() const { return double(h >> 12); }
+};
+
+// Every setting that must be the same on every process for the models to stay equal
+// and for the processes to run the same collectives.
+double settings_key(const nn_fit_options &o) {
+    Key k;
+    for (double v : {o.learning_rate, o.momentum, o.decay_rate, o.beta1, o.beta2, o.epsilon, o.max_grad_norm,
+                     o.weight_decay, o.validation_fraction, o.min_delta})
+        k.value(v);
+    k.value(int64_t(o.early_stopping != 0));
+    k.value(int64_t(o.patience));
+    k.value(int64_t(o.restore_best != 0));
+    k.value(uint64_t(o.n_class_weights));
+    if (o.class_weights) k.bytes(o.class_weights, o.n_class_weights * sizeof(double));
+    return k.get();
+}
 
 // The model's architecture as one number that is exact in a double (a 52-bit FNV-1a hash
 // of the layer sizes, activation and loss).
 double shape_key(const nn::NetShape &shape) {
-    uint64_t h = 1469598103934665603ull;
-    const auto mix = [&](uint64_t v) {
-        for (int b = 0; b < 8; ++b, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull;
-    };
-    for (size_t n : shape.sizes) mix(n);
-    mix(uint64_t(shape.activation));
-    mix(uint64_t(shape.loss));
-    return double(h >> 12);
+    Key k;
+    for (size_t n : shape.sizes) k.value(uint64_t(n));
+    k.value(uint64_t(shape.activation));
+    k.value(uint64_t(shape.loss));
+    return k.get();
 }
 
 std::vector<double> fit_view(const nn::Model &m, const nn_fit_options &o, size_t rows, bool ok) {
@@ -282,6 +312,9 @@ std::vector<double> fit_view(const nn::Model &m, const nn_fit_options &o, size_t
     v[kEpochs] = double(o.epochs);
     v[kShape] = shape_key(m.shape());
     v[kDtype] = double(m.shape().dtype);
+    v[kTrained] = double(m.epochs_done());
+    v[kSettings] = settings_key(o);
+    v[kCallbacksEverywhere] = o.progress_on_every_process != 0;
     v[kOptimizer] = double(o.optimizer);
     v[kInterval] = double(o.report_interval);
     v[kValidation] = (o.val_x != nullptr) + 2.0 * (o.validation_fraction != 0.0);

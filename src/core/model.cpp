@@ -369,6 +369,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     size_t count = 0;
     double last_val_loss = std::nan(""), last_val_acc = std::nan("");
     double best_monitored = std::nan("");
+    bool legacy_diverged = false;
     size_t waited = 0;
     bool have_best_weights = false;
     const auto start = std::chrono::steady_clock::now();
@@ -481,6 +482,13 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                         stop = true;
                         break;
                     }
+                    if (!std::isfinite(l) && !has_optimizer_members(iface)) {
+                        // A plugin from before 0.2 does not stop at the first non-finite
+                        // loss: it ran the rest of the call, so nothing of it can be kept.
+                        legacy_diverged = true;
+                        stop = true;
+                        break;
+                    }
                     if (!std::isfinite(l)) {
                         summary.stop = StopReason::kDiverged;
                         summary.stop_message = "training diverged: the loss is " + std::string(std::isnan(l) ? "NaN" : "infinite") +
@@ -549,7 +557,8 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                         check_backend(iface->params_read(state_.get(), best.data()), "reading the best parameters");
                         have_best_weights = true;
                     }
-                } else if (++waited >= config.patience) {
+                } else if (++waited >= config.patience && summary.stop == StopReason::kCompleted) {
+                    // (A cancel or failure already recorded for this epoch keeps its status.)
                     summary.stop = StopReason::kEarlyStopped;
                     stop = true;
                 }
@@ -573,19 +582,25 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     }
     // (Checked in the model dtype, then widened straight into the host copy: no third
     // copy of the parameters for a large model.)
-    for (size_t i = 0; i < n_params; ++i)
-        if (!std::isfinite(load(after.data(), shape_.dtype, i))) {
-            // The loss stayed finite while a parameter overflowed: keep nothing of it.
-            put_back();
-            FitSummary undone;
-            undone.steps_per_epoch = steps;
-            undone.final_loss = undone.best_loss = undone.final_val_loss = undone.final_val_accuracy = std::nan("");
-            undone.stop = StopReason::kDiverged;
-            undone.stop_message = "training diverged: a parameter overflowed to a non-finite value while the loss "
-                                  "stayed finite; the model is as it was before this call";
-            undone.seconds = elapsed();
-            return undone;
-        }
+    bool overflowed = false;
+    for (size_t i = 0; i < n_params && !overflowed; ++i) overflowed = !std::isfinite(load(after.data(), shape_.dtype, i));
+    if (overflowed || legacy_diverged) {
+        // Keep nothing of it: a parameter overflowed while the loss stayed finite, or an
+        // old plugin trained past the first non-finite loss.
+        put_back();
+        FitSummary undone;
+        undone.steps_per_epoch = steps;
+        undone.final_loss = undone.best_loss = undone.final_val_loss = undone.final_val_accuracy = std::nan("");
+        undone.stop = StopReason::kDiverged;
+        undone.stop_message = overflowed ? "training diverged: a parameter overflowed to a non-finite value while the "
+                                           "loss stayed finite; the model is as it was before this call"
+                                         : "training diverged: the loss became non-finite, and the " +
+                                               std::string(iface->name) +
+                                               " backend (a plugin from before libnn 0.2) cannot stop before that "
+                                               "step; the model is as it was before this call";
+        undone.seconds = elapsed();
+        return undone;
+    }
     summary.seconds = elapsed();
     convert(after.data(), shape_.dtype, params_.data(), NN_DTYPE_FLOAT64, n_params);  // cannot fail
     stream_guard.armed = false;

@@ -1894,6 +1894,48 @@ static void test_nn_get_epoch_history_copies_partially_and_checks_pointers(void 
     nn_destroy(m);
 }
 
+/* Found in review: a cancel at the record of an epoch's last step, in an epoch where
+ * early stopping also runs out of patience, must stay a cancel: NN_ERR_CANCELLED, no
+ * "stopped early", and the weights of the last completed step (not the best epoch's). */
+static int cancel_at_epoch_2(const nn_progress *p, void *user)
+{
+    (void)user;
+    return p->event == NN_PROGRESS_REPORT && p->epoch == 2;
+}
+
+static void test_nn_fit_cancel_wins_over_early_stopping_in_the_same_epoch(void **state)
+{
+    nn_model *m = book_model(1984), *twin = book_model(1984);
+    nn_fit_options o;
+    nn_fit_report rep;
+    double got[N_PARAMS], want[N_PARAMS];
+    (void)state;
+    nn_fit_options_init(&o);
+    o.epochs = 5;
+    o.batch_size = SP_ROWS; /* one step per epoch: its record is the epoch's last step */
+    o.learning_rate = 1.0;
+    o.report_interval = 1;
+    o.early_stopping = 1;
+    o.patience = 1;
+    o.min_delta = 1e9; /* no epoch improves: patience runs out at epoch 2 */
+    o.progress = cancel_at_epoch_2;
+    nn_fit_report_init(&rep);
+    CAPI_FAIL(NN_ERR_CANCELLED,
+              nn_fit(m, sp_x, NN_DTYPE_FLOAT64, SP_ROWS, 2, sp_y, NN_TARGET_CLASS_INDEX, 1, &o, &rep));
+    assert_int_equal(rep.stopped_early, 0);
+    assert_int_equal(rep.steps_run, 2);
+    /* The twin: the same two epochs, no callback, no early stopping. */
+    o.epochs = 2;
+    o.early_stopping = 0;
+    o.progress = NULL;
+    CAPI_OK(nn_fit(twin, sp_x, NN_DTYPE_FLOAT64, SP_ROWS, 2, sp_y, NN_TARGET_CLASS_INDEX, 1, &o, NULL));
+    CAPI_OK(nn_get_params(m, got, N_PARAMS));
+    CAPI_OK(nn_get_params(twin, want, N_PARAMS));
+    assert_memory_equal(got, want, sizeof got);
+    nn_destroy(m);
+    nn_destroy(twin);
+}
+
 int main(void)
 {
 #define B(name) cmocka_unit_test_setup_teardown(name, bad_setup, bad_teardown)
@@ -1939,6 +1981,7 @@ int main(void)
         cmocka_unit_test(test_nn_fit_divergence_stops_before_the_non_finite_step),
         cmocka_unit_test(test_nn_fit_parameter_overflow_keeps_the_starting_weights),
         cmocka_unit_test(test_nn_get_epoch_history_copies_partially_and_checks_pointers),
+        cmocka_unit_test(test_nn_fit_cancel_wins_over_early_stopping_in_the_same_epoch),
     };
 #undef B
     return cmocka_run_group_tests(tests, setup_data, NULL);
