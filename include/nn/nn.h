@@ -477,7 +477,8 @@ typedef struct nn_fit_options {
 
     /* ---- several processes ---- */
     /** Default ::NN_PARALLEL_NONE. With ::NN_PARALLEL_MPI every process of the job must
-     *  call ::nn_fit with the same options and a model of the same shape; process 0's
+     *  call ::nn_fit with the same options and a model of the same shape, dtype and number
+     *  of epochs already trained (else all fail at once with ::NN_ERR_COMM); process 0's
      *  parameters, optimizer state and stream are copied to the others at the start, so
      *  the shuffle and the trajectory are those of one process training on the same
      *  global batches (up to the order of the gradient sum). The batch size is the global
