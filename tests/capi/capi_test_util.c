@@ -2,6 +2,7 @@
 #include "capi_test_util.h"
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <math.h>
@@ -407,4 +408,18 @@ int capi_close(double a, double b, double tol)
     if (fabs(a) > scale) scale = fabs(a);
     if (fabs(b) > scale) scale = fabs(b);
     return fabs(a - b) <= tol * scale;
+}
+
+int capi_limit_address_space(size_t extra)
+{
+    struct rlimit rl;
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%lu", &pages) != 1) {
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)extra;
+    return setrlimit(RLIMIT_AS, &rl) == 0 ? 0 : -1;
 }

@@ -80,6 +80,11 @@ nn_fit_options capi_fit_options(size_t epochs, size_t batch, double lr, size_t i
 
 /* A new directory /tmp/nn_test_XXXXXX (malloc'ed path; free with capi_remove_dir). */
 char *capi_make_temp_dir(void);
+
+/* Lets this process's address space grow by at most `extra` bytes beyond its present
+ * size (RLIMIT_AS), so that an allocation sized from an unchecked field fails. For a
+ * forked child; returns 0, or -1 when the limit could not be set. */
+int capi_limit_address_space(size_t extra);
 /* Removes the entries of `dir` (files, FIFOs, empty directories) and `dir` itself; returns
  * 0 when the directory is gone. Best effort, so teardowns can call it after a failure. */
 int capi_remove_dir(const char *dir);

@@ -548,14 +548,8 @@ static void test_impossible_sizes_allocate_nothing_big(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct rlimit rl;
-        unsigned long pages = 0;
         size_t i, size = 0;
-        FILE *f = fopen("/proc/self/statm", "r");
-        if (f == NULL || fscanf(f, "%lu", &pages) != 1) _exit(2);
-        fclose(f);
-        rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)256 << 20);
-        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+        if (capi_limit_address_space((size_t)256 << 20) != 0) _exit(3);
         for (i = 0; i < n; ++i) {
             unsigned char *c = patched(cases[i].p, &size);
             nn_model *out = NULL;
