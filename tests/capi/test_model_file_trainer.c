@@ -6,6 +6,7 @@
  * still load, with a fresh optimizer. */
 #define _XOPEN_SOURCE 700
 #include "capi_test_util.h"
+#include "model_file_bytes.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,20 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
-#ifndef UNDER_SANITIZER
-#define UNDER_SANITIZER 0
-#endif
-
-#define HEADER 20u   /* magic, version, flags */
-#define SECTION 16u  /* tag, reserved, length */
-#define END_SIZE 20u /* the END section: header + CRC */
 #define MAX_PARAMS 64
 #define MAX_RECORDS 512
 #define MAX_EPOCHS 400
@@ -48,102 +35,6 @@ static double x64[ROWS * 2];
 static int32_t labels[ROWS];
 
 /* ---- bytes ------------------------------------------------------------------------------ */
-
-static uint32_t crc32_of(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    size_t i;
-    int k;
-    for (i = 0; i < n; ++i) {
-        c ^= p[i];
-        for (k = 0; k < 8; ++k) c = (c & 1u) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    }
-    return ~c;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static double get_f64(const unsigned char *p)
-{
-    uint64_t b = get_u64(p);
-    double v;
-    memcpy(&v, &b, 8);
-    return v;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    int i;
-    for (i = 0; i < 4; ++i) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    int i;
-    for (i = 0; i < 8; ++i) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t tag_of(const char *s)
-{
-    return get_u32((const unsigned char *)s);
-}
-
-static void fix_crc(unsigned char *buf, size_t size)
-{
-    put_u32(buf + size - 4, crc32_of(buf, size - END_SIZE));
-}
-
-/* Offset of the section tagged `tag` (its header), or (size_t)-1 if there is none. */
-static size_t section_or_none(const unsigned char *buf, size_t size, const char *tag)
-{
-    size_t at = HEADER;
-    while (at + SECTION <= size) {
-        if (get_u32(buf + at) == tag_of(tag)) return at;
-        at += SECTION + (size_t)get_u64(buf + at + 8);
-    }
-    return (size_t)-1;
-}
-
-static size_t find_section(const unsigned char *buf, size_t size, const char *tag)
-{
-    const size_t at = section_or_none(buf, size, tag);
-    if (at == (size_t)-1) fail_msg("no section %s", tag);
-    return at;
-}
-
-static size_t payload_of(const unsigned char *buf, size_t size, const char *tag)
-{
-    return find_section(buf, size, tag) + SECTION;
-}
-
-static unsigned char *copy_of(const unsigned char *p, size_t n)
-{
-    unsigned char *c = malloc(n ? n : 1);
-    assert_non_null(c);
-    if (n) memcpy(c, p, n);
-    return c;
-}
-
-/* A copy of `buf` with `n` bytes of `ins` inserted at `at`. */
-static unsigned char *with_inserted(const unsigned char *buf, size_t size, size_t at,
-                                    const unsigned char *ins, size_t n, size_t *out_size)
-{
-    unsigned char *c = malloc(size + n);
-    assert_non_null(c);
-    memcpy(c, buf, at);
-    memcpy(c + at, ins, n);
-    memcpy(c + at + n, buf + at, size - at);
-    *out_size = size + n;
-    return c;
-}
 
 /* A copy of `buf` whose section `tag` holds only the first `len` bytes of its payload
  * (length field and CRC fixed). */
@@ -165,30 +56,6 @@ static unsigned char *with_payload_cut(const unsigned char *buf, size_t size, co
 }
 
 /* ---- loading ---------------------------------------------------------------------------- */
-
-static nn_status load_copy(const unsigned char *buf, size_t size, nn_model **out)
-{
-    unsigned char *c = copy_of(buf, size);
-    nn_status s;
-    *out = capi_sentinel_model();
-    s = nn_load_from_buffer(out, c, size);
-    free(c);
-    return s;
-}
-
-static void expect_corrupt(const unsigned char *buf, size_t size, const char *what)
-{
-    nn_model *out = capi_sentinel_model();
-    nn_status s = load_copy(buf, size, &out);
-    if (s == NN_OK) {
-        nn_destroy(out);
-        fail_msg("%s: loaded (NN_OK), expected NN_ERR_CORRUPT", what);
-    }
-    if (s != NN_ERR_CORRUPT)
-        print_error("%s: got %d (%s): %s\n", what, (int)s, nn_status_string(s), nn_last_error_message());
-    CAPI_FAIL(NN_ERR_CORRUPT, load_copy(buf, size, &out));
-    assert_null(out);
-}
 
 static unsigned char *saved(nn_model *m, int training_state, size_t *size)
 {
