@@ -299,7 +299,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     const size_t n_params = params_.size();
 
     // Everything the loop touches is allocated here, before the first step.
-    std::vector<int64_t> order(rows), perm(rows), next(rows);
+    std::vector<int64_t> order(rows);
     for (size_t i = 0; i < rows; ++i) order[i] = int64_t(i);
     // Across processes with the same rows: this process's slices of each epoch's order.
     std::vector<int64_t> slices(multi && !par.sharded ? steps * slice : 0);
@@ -449,9 +449,7 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             const uint64_t epoch = epochs_done_ + 1;
             if (config.shuffle) {
                 // x = x[permutation(N)]: permute the current order, so epochs compound.
-                shuffle_rng.permutation(perm);
-                for (size_t i = 0; i < rows; ++i) next[i] = order[size_t(perm[i])];
-                order.swap(next);
+                shuffle_rng.shuffle(order);
             }
             if (!slices.empty()) {  // this process's slice of every global batch of the epoch
                 for (size_t st = 0; st < steps; ++st)

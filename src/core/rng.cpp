@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace nn {
 
@@ -123,14 +124,34 @@ uint64_t LegacyRng::interval(uint64_t max) {
 }
 
 void LegacyRng::permutation(std::span<int64_t> out) {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = int64_t(i);
+    shuffle(out);
+}
+
+void LegacyRng::shuffle(std::span<int64_t> out) {
     const size_t n = out.size();
-    for (size_t i = 0; i < n; ++i) out[i] = int64_t(i);
     if (n < 2) return;
-    for (size_t i = n - 1; i >= 1; --i) {
-        size_t j = size_t(interval(i));
-        int64_t tmp = out[i];
-        out[i] = out[j];
-        out[j] = tmp;
+    size_t i = n - 1;
+    for (; i > 0xffffffffu; --i) {  // 64-bit draws (more than 2^32 elements)
+        const size_t j = size_t(interval(i));
+        std::swap(out[i], out[j]);
+    }
+    // The same draws as interval(i) for each i in turn, without its unpredictable
+    // rejection branch: a rejected draw swaps out[i] with itself and keeps i. This was
+    // a sixth of the book's float32 fit.
+    while (i >= 1) {
+        if (pos_ == kN) twist();
+        int p = pos_;
+        for (; p < kN && i >= 1; ++p) {
+            const uint64_t value = temper(key_[p]) & (~uint64_t(0) >> __builtin_clzll(i));
+            const bool ok = value <= i;
+            const size_t j = ok ? size_t(value) : i;
+            const int64_t tmp = out[i];
+            out[i] = out[j];
+            out[j] = tmp;
+            i -= ok;
+        }
+        pos_ = p;
     }
 }
 

@@ -19,12 +19,7 @@ public:
 
     uint32_t next_u32() {
         if (pos_ == kN) twist();
-        uint32_t y = key_[pos_++];
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c5680u;
-        y ^= (y << 15) & 0xefc60000u;
-        y ^= y >> 18;
-        return y;
+        return temper(key_[pos_++]);
     }
     // (a·2^26 + b) / 2^53 with a = draw>>5 then b = draw>>6.
     double next_double();
@@ -33,8 +28,12 @@ public:
     // random_interval: masked rejection sampling in [0, max].
     uint64_t interval(uint64_t max);
     // np.random.permutation(n): arange(n) shuffled by Fisher–Yates from the top.
-    // Inline draws above: the per-epoch shuffle is a tenth of a small net's fit.
     void permutation(std::span<int64_t> out);
+    // np.random.shuffle(values): the draws and swaps of permutation, on the values
+    // themselves, so that x = x[permutation(n)] needs neither the index array nor the
+    // gather. Draws inline and branch-free: the per-epoch shuffle is a large part of a
+    // small net's fit.
+    void shuffle(std::span<int64_t> values);
 
     static constexpr int kN = 624;
 
@@ -51,6 +50,13 @@ public:
 
 private:
     void twist();
+    static uint32_t temper(uint32_t y) {
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680u;
+        y ^= (y << 15) & 0xefc60000u;
+        y ^= y >> 18;
+        return y;
+    }
 
     uint32_t key_[kN];
     int pos_ = kN;

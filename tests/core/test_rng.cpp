@@ -146,6 +146,28 @@ TEST_F(LegacyRngTest, BookEpochPermutationsFollowTheSpiralAndWeights) {
     EXPECT_EQ(epochs, 300);
 }
 
+// shuffle(x) is x[permutation(n)] from the same stream (what the training loop uses to
+// compound the epochs' orders), and leaves the stream where permutation(n) leaves it;
+// permutation follows interval's draws one by one (the branch-free loop draws the same).
+TEST_F(LegacyRngTest, ShuffleIsIndexingByAPermutation) {
+    for (size_t n : {0u, 1u, 2u, 3u, 64u, 300u, 1000u, 5000u}) {
+        nn::LegacyRng a(99), b(99), c(99);
+        std::vector<int64_t> values(n), want(n), p(n);
+        for (size_t i = 0; i < n; ++i) values[i] = int64_t(7 * i * i + 3);
+        a.permutation(p);
+        for (size_t i = 0; i < n; ++i) want[i] = values[size_t(p[i])];
+        b.shuffle(values);
+        EXPECT_EQ(values, want) << n;
+        std::vector<int64_t> by_interval(n);
+        for (size_t i = 0; i < n; ++i) by_interval[i] = int64_t(i);
+        for (size_t i = n; i-- > 1;) std::swap(by_interval[i], by_interval[size_t(c.interval(i))]);
+        EXPECT_EQ(p, by_interval) << n;
+        const uint32_t next = a.next_u32();
+        EXPECT_EQ(b.next_u32(), next) << n;
+        EXPECT_EQ(c.next_u32(), next) << n;
+    }
+}
+
 TEST_F(LegacyRngTest, IntervalNeverExceedsItsBound) {
     nn::LegacyRng rng(7);
     for (uint64_t max : {1ull, 2ull, 5ull, 299ull, 1000ull, 0xffffffffull, 0x1ffffffffull})
