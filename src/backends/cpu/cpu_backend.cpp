@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "common/nn_math.h"
@@ -161,6 +162,118 @@ void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, si
     for (size_t k = 0; k < I; ++k) activate_backward(dx + k * B, x + k * B, B, act);
 }
 
+// ---- small layers: the batch held in registers ----------------------------------------
+//
+// float32 nets whose layers are all too small for BLAS, on batches of up to
+// kMaxSmallBlocks·kLanes rows, take these kernels: the padded batch is a power-of-two
+// number NV of kLanes blocks known at compile time, the NV blocks of a row are accumulated
+// together in registers (one broadcast of a weight feeds them all), and the gradients of a
+// layer — dW and db, contiguous in the gradient buffer — are reduced eight sums at a time.
+// Every sum keeps the generic loops' order — per lane from zero in the order of k (or j),
+// the lanes combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) — and the extra padded lanes
+// of a rounded-up batch only ever add zeros, so the results are the generic path's bit for
+// bit (tests/core/test_cpu_small.cpp checks it). float64 keeps the generic loops: it is
+// the book's fidelity path, and its per-element cost is libm's exp, not the loops.
+
+constexpr size_t kMaxSmallBlocks = 8;
+
+// The lanes a batch of `rows` takes on the small path: the padded batch rounded up to a
+// power-of-two number of blocks (1, 2, 4 or 8), so that four kernels cover every batch.
+inline size_t small_lanes(size_t rows) {
+    size_t blocks = 1;
+    while (blocks * kLanes < rows) blocks *= 2;
+    return blocks * kLanes;
+}
+
+typedef float lanes_f __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline lanes_f load_lanes(const float *p) {
+    lanes_f v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+inline void store_lanes(float *p, lanes_f v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// [a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7] (the pattern of x86's hadd).
+// (__builtin_shufflevector: GCC ≥ 12 and Clang.)
+inline lanes_f pair_sums(lanes_f a, lanes_f b) {
+    return __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14) + __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15);
+}
+
+// Lane l of the result: the sum of v_l's lanes, ((0+1)+(2+3))+((4+5)+(6+7)) as dot adds them.
+inline lanes_f lane_totals(lanes_f v0, lanes_f v1, lanes_f v2, lanes_f v3, lanes_f v4, lanes_f v5, lanes_f v6,
+                           lanes_f v7) {
+    // lo: [v0..v3's (0+1)+(2+3) | v0..v3's (4+5)+(6+7)]; hi: the same of v4..v7
+    const lanes_f lo = pair_sums(pair_sums(v0, v1), pair_sums(v2, v3));
+    const lanes_f hi = pair_sums(pair_sums(v4, v5), pair_sums(v6, v7));
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(lo, hi, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+// As affine_forward with B = NV·kLanes.
+template <size_t NV>
+inline void affine_forward_small(float *out, const float *x, const float *W, const float *b, size_t I, size_t O,
+                                 int act) {
+    constexpr size_t B = NV * kLanes;
+    for (size_t j = 0; j < O; ++j) {
+        lanes_f acc[NV] = {};
+        for (size_t k = 0; k < I; ++k) {
+            const float w = W[k * O + j];
+            for (size_t q = 0; q < NV; ++q) acc[q] += load_lanes(x + k * B + q * kLanes) * w;
+        }
+        float *o = out + j * B;
+        for (size_t q = 0; q < NV; ++q) store_lanes(o + q * kLanes, acc[q]);
+        bias_activate(o, b[j], B, act);
+    }
+}
+
+// Σ over the NV blocks of a·b per lane from zero, as dot does (sum, for db, is the same
+// with a = 1: 1·d is d exactly).
+template <size_t NV>
+inline lanes_f block_dot(const float *a, const float *b) {
+    lanes_f acc = {};
+    for (size_t q = 0; q < NV; ++q) acc += load_lanes(a + q * kLanes) * load_lanes(b + q * kLanes);
+    return acc;
+}
+
+// As affine_backward with B = NV·kLanes. g is the layer's gradient block, dW (I, O) then
+// db (O), which is the (I+1, O) product of [x; 1] and dᵀ: its entries are taken eight at
+// a time in memory order, so that all but the last eight are stored as whole vectors.
+// `ones` holds B ones.
+template <size_t NV>
+inline void affine_backward_small(float *dx, float *g, const float *d, const float *x, const float *ones,
+                                  const float *W, size_t I, size_t O, uint32_t act) {
+    constexpr size_t B = NV * kLanes;
+    const size_t P = (I + 1) * O;
+    size_t k = 0, j = 0;  // the pair (row of [x; 1], row of d) of entry p0
+    for (size_t p0 = 0; p0 < P; p0 += kLanes) {
+        lanes_f acc[kLanes];
+        for (size_t l = 0; l < kLanes; ++l) {
+            acc[l] = block_dot<NV>(k < I ? x + k * B : ones, d + j * B);
+            if (p0 + l + 1 < P && ++j == O) {  // past the last entry: repeat it (not stored)
+                j = 0;
+                ++k;
+            }
+        }
+        const lanes_f sums = lane_totals(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+        if (P - p0 >= kLanes)
+            store_lanes(g + p0, sums);
+        else
+            for (size_t l = 0; l < P - p0; ++l) g[p0 + l] = sums[l];
+    }
+    if (!dx) return;
+    for (size_t kk = 0; kk < I; ++kk) {
+        lanes_f acc[NV] = {};
+        const float *wk = W + kk * O;
+        for (size_t jj = 0; jj < O; ++jj)
+            for (size_t q = 0; q < NV; ++q) acc[q] += wk[jj] * load_lanes(d + jj * B + q * kLanes);
+        float *o = dx + kk * B;
+        for (size_t q = 0; q < NV; ++q) store_lanes(o + q * kLanes, acc[q]);
+        activate_backward(o, x + kk * B, B, act);
+    }
+}
+
 // ---- one model --------------------------------------------------------------------
 
 template <typename T>
@@ -178,6 +291,7 @@ struct Model {
     std::vector<std::vector<T>> acts;  // acts[l]: (sizes[l], B); acts.back(): the scores
     std::vector<T> delta, delta_next, terms, batch_t, row_max, row_sum, row_weight;
     std::vector<int32_t> batch_labels;
+    std::vector<T> ones;  // the bias's row of the small path's gradient product
     uint32_t opt_kind = nn::optim::kSgd;
     std::vector<T> opt_state, squares;  // slots × params; clipping scratch
 
@@ -201,7 +315,8 @@ struct Model {
     }
 
     void size_workspace(size_t rows) {
-        const size_t batch = padded(rows);
+        // A batch the small path may take is rounded up to its lanes (the same or more).
+        const size_t batch = std::is_same_v<T, float> && rows <= kMaxSmallBlocks * kLanes ? small_lanes(rows) : padded(rows);
         if (batch <= capacity) return;
         const size_t widest = *std::max_element(sizes.begin(), sizes.end());
         for (size_t l = 0; l < acts.size(); ++l) acts[l].assign(batch * sizes[l], T(0));
@@ -213,14 +328,37 @@ struct Model {
         row_sum.assign(batch, T(0));
         row_weight.assign(batch, T(0));
         batch_labels.assign(batch, 0);
+        ones.assign(batch, T(1));
         capacity = batch;
     }
 
-    // acts[0] holds the batch (inputs, B) on entry; B is padded.
-    void forward(size_t B) {
+    // Tests turn the small-layer kernels off to compare them with the generic loops.
+    bool small_kernels = true;
+
+    // The number of kLanes blocks the small path gives a batch of `rows` if the model is
+    // float32 and its layers are all small enough for the generic loops (no BLAS) at that
+    // batch, else 0: the generic loops.
+    size_t small_blocks(size_t rows) const {
+        if (!std::is_same_v<T, float> || !small_kernels || rows > kMaxSmallBlocks * kLanes) return 0;
+        const size_t B = small_lanes(rows);
         for (size_t l = 0; l < layers(); ++l)
-            affine_forward(acts[l + 1].data(), acts[l].data(), params.data() + w_off[l], params.data() + b_off[l], B,
-                           sizes[l], sizes[l + 1], l + 1 < layers() ? int(act) : -1);
+            if (padded(rows) * sizes[l] * sizes[l + 1] >= kBlasThreshold || B * sizes[l] * sizes[l + 1] >= kBlasThreshold)
+                return 0;
+        return B / kLanes;
+    }
+
+    // acts[0] holds the batch (inputs, B) on entry; B is padded (NV·kLanes when NV > 0).
+    template <size_t NV = 0>
+    void forward(size_t B) {
+        for (size_t l = 0; l < layers(); ++l) {
+            const int layer_act = l + 1 < layers() ? int(act) : -1;
+            if constexpr (NV > 0)
+                affine_forward_small<NV>(acts[l + 1].data(), acts[l].data(), params.data() + w_off[l],
+                                         params.data() + b_off[l], sizes[l], sizes[l + 1], layer_act);
+            else
+                affine_forward(acts[l + 1].data(), acts[l].data(), params.data() + w_off[l], params.data() + b_off[l], B,
+                               sizes[l], sizes[l + 1], layer_act);
+        }
     }
 
     // Scores (O, B) → d loss / d scores in place; returns the mean loss over the
@@ -250,12 +388,18 @@ struct Model {
             T *__restrict sj = s + j * B;
             for (size_t r = 0; r < B; ++r) sj[r] = sj[r] / sum[r];
         }
-        // Gather the true-class probabilities first so that the log runs as one loop.
+        // Gather the true-class probabilities first so that the log runs as one loop; a
+        // pass over every class (labels compared lane by lane) vectorises, a gather does
+        // not. Padded lanes (label 0) are zeroed below.
         T *__restrict term = terms.data();
-        for (size_t r = 0; r < rows; ++r) {
-            T &p = s[size_t(batch_labels[r]) * B + r];
-            term[r] = p;
-            p -= T(1);
+        const int32_t *__restrict label = batch_labels.data();
+        for (size_t j = 0; j < O; ++j) {
+            T *__restrict sj = s + j * B;
+            for (size_t r = 0; r < B; ++r) {
+                const bool hit = label[r] == int32_t(j);
+                term[r] = hit ? sj[r] : term[r];
+                sj[r] = hit ? sj[r] - T(1) : sj[r];
+            }
         }
         for (size_t r = 0; r < rows; ++r) term[r] = nn::math::cross_entropy_term(term[r]);
         if (class_weights) {  // row r's term and gradient times its class's weight
@@ -285,9 +429,30 @@ struct Model {
         return 0.5 * double(nn::math::pairwise_sum(terms.data(), rows * O, 1)) / double(divisor);
     }
 
+    // The inputs of the rows `order` picks into x (in, NV·kLanes), zero in the padded
+    // lanes, built a block of lanes at a time in registers: scalar stores read back as
+    // vectors would stall the first layer's loads.
+    template <size_t NV>
+    void gather_small(float *x, const int64_t *order, size_t rows, size_t in) const {
+        constexpr size_t B = NV * kLanes;
+        for (size_t q = 0; q < NV; ++q) {
+            const size_t r0 = q * kLanes;
+            for (size_t k = 0; k < in; ++k) {
+                lanes_f v = {};
+                for (size_t l = 0; l < kLanes; ++l)
+                    if (r0 + l < rows) v[l] = xs[size_t(order[r0 + l]) * in + k];
+                store_lanes(x + k * B + r0, v);
+            }
+        }
+    }
+
+    // One step on `rows` rows; NV > 0: with the small-layer kernels, NV = small_blocks(rows).
+    template <size_t NV = 0>
     double step(const int64_t *order, size_t rows, const nn::optim::Settings &settings, uint64_t t) {
-        const size_t in = sizes.front(), out = sizes.back(), L = layers(), B = padded(rows);
+        const size_t in = sizes.front(), out = sizes.back(), L = layers(), B = NV > 0 ? NV * kLanes : padded(rows);
         T *x = acts[0].data();
+        if constexpr (NV > 0)
+            gather_small<NV>(x, order, rows, in);
         for (size_t r = 0; r < B; ++r) {
             if (r >= rows) {  // padded lanes: zero inputs and targets
                 for (size_t k = 0; k < in; ++k) x[k * B + r] = T(0);
@@ -297,13 +462,14 @@ struct Model {
                 continue;
             }
             const size_t src = size_t(order[r]);
-            for (size_t k = 0; k < in; ++k) x[k * B + r] = xs[src * in + k];
+            if constexpr (NV == 0)
+                for (size_t k = 0; k < in; ++k) x[k * B + r] = xs[src * in + k];
             if (loss == nn::math::kSoftmaxCrossEntropy)
                 batch_labels[r] = labels[src];
             else
                 for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = ts[src * out + j];
         }
-        forward(B);
+        forward<NV>(B);
         T *s = acts[L].data();
         const size_t divisor = settings.divisor(rows);
         double value = loss == nn::math::kSoftmaxCrossEntropy
@@ -315,8 +481,12 @@ struct Model {
         const T *d = s;
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
-            affine_backward(dx, grads.data() + w_off[l], grads.data() + b_off[l], d, acts[l].data(),
-                            params.data() + w_off[l], B, sizes[l], sizes[l + 1], act);
+            if constexpr (NV > 0)
+                affine_backward_small<NV>(dx, grads.data() + w_off[l], d, acts[l].data(), ones.data(),
+                                          params.data() + w_off[l], sizes[l], sizes[l + 1], act);
+            else
+                affine_backward(dx, grads.data() + w_off[l], grads.data() + b_off[l], d, acts[l].data(),
+                                params.data() + w_off[l], B, sizes[l], sizes[l + 1], act);
             if (l > 0) {
                 delta.swap(delta_next);
                 d = delta.data();
@@ -488,19 +658,38 @@ nn_backend_result cpu_data_attach(nn_backend_model *m, const void *x, const void
 // The training loop is compiled twice, for AVX2 and for the x86-64 baseline, and the
 // loader picks by CPU (an ifunc); everything it calls is inlined into each clone
 // (flatten), so no code built for one instruction set is shared with the other.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)  // Clang: no flatten with clones
+// NN_CPU_NO_CLONES: one build for the compiler's target (tests/core/test_cpu_small.cpp under
+// ThreadSanitizer, whose runtime is not up yet when an executable's ifuncs are resolved).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_CPU_NO_CLONES)  // Clang: no flatten with clones
 #define NN_CPU_CLONES __attribute__((target_clones("avx2", "default"), flatten))
 #else
 #define NN_CPU_CLONES
 #endif
 
+template <size_t NV, typename T>
+inline void train_with(Model<T> &m, const int64_t *order, size_t steps, size_t batch, const nn::optim::Settings &settings,
+                       double *losses) {
+    for (size_t s = 0; s < steps; ++s) {
+        losses[s] = m.template step<NV>(order + s * batch, batch, settings, settings.adam_step + s + 1);
+        if (settings.stops_on_non_finite() && !std::isfinite(losses[s])) break;
+    }
+}
+
+// Every step of a call has the same batch: the kernels are chosen once.
 template <typename T>
 inline void train(Model<T> &m, const int64_t *order, size_t steps, size_t batch, const nn::optim::Settings &settings,
                   double *losses) {
-    for (size_t s = 0; s < steps; ++s) {
-        losses[s] = m.step(order + s * batch, batch, settings, settings.adam_step + s + 1);
-        if (settings.stops_on_non_finite() && !std::isfinite(losses[s])) break;
+    if constexpr (std::is_same_v<T, float>) {
+        static_assert(kMaxSmallBlocks == 8, "one case per block count");
+        switch (m.small_blocks(batch)) {
+        case 1: return train_with<1>(m, order, steps, batch, settings, losses);
+        case 2: return train_with<2>(m, order, steps, batch, settings, losses);
+        case 4: return train_with<4>(m, order, steps, batch, settings, losses);
+        case 8: return train_with<8>(m, order, steps, batch, settings, losses);
+        default: break;
+        }
     }
+    train_with<0>(m, order, steps, batch, settings, losses);
 }
 
 NN_CPU_CLONES void train_f32(Model<float> &m, const int64_t *order, size_t steps, size_t batch,
