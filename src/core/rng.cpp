@@ -139,11 +139,16 @@ void LegacyRng::shuffle(std::span<int64_t> out) {
     // The same draws as interval(i) for each i in turn, without its unpredictable
     // rejection branch: a rejected draw swaps out[i] with itself and keeps i. This was
     // a sixth of the book's float32 fit.
+    // interval's mask (i with every bit below its top bit set) changes only when i drops
+    // below a power of two: following it with a predictable branch keeps the count of
+    // leading zeros out of the loop's dependency chain.
+    uint64_t mask = i ? ~uint64_t(0) >> __builtin_clzll(i) : 0;
     while (i >= 1) {
         if (pos_ == kN) twist();
         int p = pos_;
         for (; p < kN && i >= 1; ++p) {
-            const uint64_t value = temper(key_[p]) & (~uint64_t(0) >> __builtin_clzll(i));
+            if (i <= mask >> 1) mask >>= 1;
+            const uint64_t value = temper(key_[p]) & mask;
             const bool ok = value <= i;
             const size_t j = ok ? size_t(value) : i;
             const int64_t tmp = out[i];
