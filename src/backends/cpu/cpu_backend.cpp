@@ -401,7 +401,9 @@ struct Model {
                 sj[r] = hit ? sj[r] - T(1) : sj[r];
             }
         }
-        for (size_t r = 0; r < rows; ++r) term[r] = nn::math::cross_entropy_term(term[r]);
+        // Over every lane, so that it vectorises without a scalar tail; only the rows'
+        // terms are summed.
+        for (size_t r = 0; r < B; ++r) term[r] = nn::math::cross_entropy_term(term[r]);
         if (class_weights) {  // row r's term and gradient times its class's weight
             T *__restrict w = row_weight.data();
             for (size_t r = 0; r < rows; ++r) w[r] = T(class_weights[batch_labels[r]]);
@@ -429,19 +431,19 @@ struct Model {
         return 0.5 * double(nn::math::pairwise_sum(terms.data(), rows * O, 1)) / double(divisor);
     }
 
-    // The inputs of the rows `order` picks into x (in, NV·kLanes), zero in the padded
-    // lanes, built a block of lanes at a time in registers: scalar stores read back as
-    // vectors would stall the first layer's loads.
+    // The rows `order` picks of a row-major (·, width) source into dst (width,
+    // NV·kLanes), zero in the padded lanes, built a block of lanes at a time in
+    // registers: scalar stores read back as vectors would stall the next loads.
     template <size_t NV>
-    void gather_small(float *x, const int64_t *order, size_t rows, size_t in) const {
+    static void gather_small(float *dst, const float *src, size_t width, const int64_t *order, size_t rows) {
         constexpr size_t B = NV * kLanes;
         for (size_t q = 0; q < NV; ++q) {
             const size_t r0 = q * kLanes;
-            for (size_t k = 0; k < in; ++k) {
+            for (size_t k = 0; k < width; ++k) {
                 lanes_f v = {};
                 for (size_t l = 0; l < kLanes; ++l)
-                    if (r0 + l < rows) v[l] = xs[size_t(order[r0 + l]) * in + k];
-                store_lanes(x + k * B + r0, v);
+                    if (r0 + l < rows) v[l] = src[size_t(order[r0 + l]) * width + k];
+                store_lanes(dst + k * B + r0, v);
             }
         }
     }
@@ -451,23 +453,28 @@ struct Model {
     double step(const int64_t *order, size_t rows, const nn::optim::Settings &settings, uint64_t t) {
         const size_t in = sizes.front(), out = sizes.back(), L = layers(), B = NV > 0 ? NV * kLanes : padded(rows);
         T *x = acts[0].data();
-        if constexpr (NV > 0)
-            gather_small<NV>(x, order, rows, in);
-        for (size_t r = 0; r < B; ++r) {
-            if (r >= rows) {  // padded lanes: zero inputs and targets
-                for (size_t k = 0; k < in; ++k) x[k * B + r] = T(0);
-                batch_labels[r] = 0;
-                if (loss != nn::math::kSoftmaxCrossEntropy)
-                    for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = T(0);
-                continue;
-            }
-            const size_t src = size_t(order[r]);
-            if constexpr (NV == 0)
-                for (size_t k = 0; k < in; ++k) x[k * B + r] = xs[src * in + k];
+        if constexpr (NV > 0) {
+            gather_small<NV>(x, xs, in, order, rows);
             if (loss == nn::math::kSoftmaxCrossEntropy)
-                batch_labels[r] = labels[src];
+                for (size_t r = 0; r < B; ++r) batch_labels[r] = r < rows ? labels[order[r]] : 0;
             else
-                for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = ts[src * out + j];
+                gather_small<NV>(batch_t.data(), ts, out, order, rows);
+        } else {
+            for (size_t r = 0; r < B; ++r) {
+                if (r >= rows) {  // padded lanes: zero inputs and targets
+                    for (size_t k = 0; k < in; ++k) x[k * B + r] = T(0);
+                    batch_labels[r] = 0;
+                    if (loss != nn::math::kSoftmaxCrossEntropy)
+                        for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = T(0);
+                    continue;
+                }
+                const size_t src = size_t(order[r]);
+                for (size_t k = 0; k < in; ++k) x[k * B + r] = xs[src * in + k];
+                if (loss == nn::math::kSoftmaxCrossEntropy)
+                    batch_labels[r] = labels[src];
+                else
+                    for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = ts[src * out + j];
+            }
         }
         forward<NV>(B);
         T *s = acts[L].data();
