@@ -39,14 +39,15 @@ inline size_t padded(size_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 // (measured with bench/spiral and the wide parity nets).
 constexpr size_t kBlasThreshold = 48 * 48 * 48;
 
+// C = alpha·op(A)·op(B) + beta·C.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, size_t M, size_t N, size_t K, const T *A, size_t lda, const T *B, size_t ldb, T *C,
-          size_t ldc) {
+          size_t ldc, T alpha = T(1), T beta = T(0)) {
     const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     if constexpr (sizeof(T) == 8)
-        cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0, A, int(lda), B, int(ldb), 0.0, C, int(ldc));
+        cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
     else
-        cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), 1.0f, A, int(lda), B, int(ldb), 0.0f, C, int(ldc));
+        cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
 
 // Σ a[r]·b[r] over n (a multiple of kLanes) in eight interleaved partial sums, so the
@@ -162,6 +163,24 @@ void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, si
     for (size_t k = 0; k < I; ++k) activate_backward(dx + k * B, x + k * B, B, act);
 }
 
+// affine_backward for a layer big enough for BLAS under plain SGD (no decay, clipping or
+// exchange, which need the gradient itself): the update is folded into the weight-
+// gradient product, W ← W + (−lr)·x·dᵀ (BLAS's β = 1), after dx has used the old W.
+// Nothing writes dW, and the update's pass over W (reading dW and W, writing W) runs
+// inside the threaded product instead of on one thread after it. The
+// bias gradient is written as usual; the caller updates the biases. The one difference
+// from the unfused update is rounding: BLAS may add α·Σ to W in one fused multiply-add.
+template <typename T>
+void affine_backward_sgd(T *dx, T *W, T *db, const T *d, const T *x, size_t B, size_t I, size_t O, uint32_t act,
+                         T lr) {
+    for (size_t j = 0; j < O; ++j) db[j] = sum(d + j * B, B);
+    if (dx) {
+        gemm<T>(false, false, I, B, O, W, O, d, B, dx, B);
+        for (size_t k = 0; k < I; ++k) activate_backward(dx + k * B, x + k * B, B, act);
+    }
+    gemm<T>(false, true, I, O, B, x, B, d, B, W, O, -lr, T(1));
+}
+
 // ---- small layers: the batch held in registers ----------------------------------------
 //
 // float32 nets whose layers are all too small for BLAS, on batches of up to
@@ -172,7 +191,7 @@ void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, si
 // Every sum keeps the generic loops' order — per lane from zero in the order of k (or j),
 // the lanes combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) — and the extra padded lanes
 // of a rounded-up batch only ever add zeros, so the results are the generic path's bit for
-// bit (tests/core/test_cpu_small.cpp checks it). float64 keeps the generic loops: it is
+// bit (tests/core/test_cpu_paths.cpp checks it). float64 keeps the generic loops: it is
 // the book's fidelity path, and its per-element cost is libm's exp, not the loops.
 
 constexpr size_t kMaxSmallBlocks = 8;
@@ -332,8 +351,9 @@ struct Model {
         capacity = batch;
     }
 
-    // Tests turn the small-layer kernels off to compare them with the generic loops.
-    bool small_kernels = true;
+    // Tests turn the small-layer kernels and the fused SGD update off to compare them with
+    // the generic loops and the separate update.
+    bool small_kernels = true, fuse_sgd = true;
 
     // The number of kLanes blocks the small path gives a batch of `rows` if the model is
     // float32 and its layers are all small enough for the generic loops (no BLAS) at that
@@ -486,14 +506,24 @@ struct Model {
         // take part in it first, and decide on the summed loss.
         if (!settings.exchange && settings.stop_on_non_finite && !std::isfinite(value)) return value;  // no update
         const T *d = s;
+        // Plain SGD folds the update of BLAS-sized weight matrices into their gradient
+        // product (affine_backward_sgd); fused_weights counts them.
+        const bool plain_sgd = fuse_sgd && settings.optimizer == nn::optim::kSgd && settings.weight_decay == 0.0 &&
+                               settings.max_grad_norm == 0.0 && !settings.exchange;
+        size_t fused_weights = 0;
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
             if constexpr (NV > 0)
                 affine_backward_small<NV>(dx, grads.data() + w_off[l], d, acts[l].data(), ones.data(),
                                           params.data() + w_off[l], sizes[l], sizes[l + 1], act);
-            else
+            else if (plain_sgd && fuses(l, B)) {
+                affine_backward_sgd(dx, params.data() + w_off[l], grads.data() + b_off[l], d, acts[l].data(), B,
+                                    sizes[l], sizes[l + 1], act, T(settings.lr));
+                ++fused_weights;
+            } else {
                 affine_backward(dx, grads.data() + w_off[l], grads.data() + b_off[l], d, acts[l].data(),
                                 params.data() + w_off[l], B, sizes[l], sizes[l + 1], act);
+            }
             if (l > 0) {
                 delta.swap(delta_next);
                 d = delta.data();
@@ -504,10 +534,21 @@ struct Model {
                 return std::nan("");  // the exchange failed: no update, the call ends
             if (settings.stop_on_non_finite && !std::isfinite(value)) return value;
         }
-        nn::optim::apply_step(params.data(), grads.data(), opt_state.data(), params.size(), sizes.data(), sizes.size(),
-                              settings, t, squares.data());
+        if (fused_weights == 0) {
+            nn::optim::apply_step(params.data(), grads.data(), opt_state.data(), params.size(), sizes.data(),
+                                  sizes.size(), settings, t, squares.data());
+        } else {  // the rest of the SGD update: every bias, the weights not fused
+            for (size_t l = 0; l < L; ++l) {
+                const size_t from = fuses(l, B) ? b_off[l] : w_off[l], to = b_off[l] + sizes[l + 1];
+                nn::optim::update(params.data() + from, grads.data() + from, opt_state.data(), to - from, settings, t);
+            }
+        }
         return value;
     }
+
+    // Whether layer l's weight update is folded into its gradient product under plain
+    // SGD (affine_backward_sgd): the layers that go to BLAS at this padded batch.
+    bool fuses(size_t l, size_t B) const { return B * sizes[l] * sizes[l + 1] >= kBlasThreshold; }
 
     void predict(const T *xs, size_t rows, T *scores) {
         const size_t in = sizes.front(), out = sizes.back();
@@ -665,7 +706,7 @@ nn_backend_result cpu_data_attach(nn_backend_model *m, const void *x, const void
 // The training loop is compiled twice, for AVX2 and for the x86-64 baseline, and the
 // loader picks by CPU (an ifunc); everything it calls is inlined into each clone
 // (flatten), so no code built for one instruction set is shared with the other.
-// NN_CPU_NO_CLONES: one build for the compiler's target (tests/core/test_cpu_small.cpp under
+// NN_CPU_NO_CLONES: one build for the compiler's target (tests/core/test_cpu_paths.cpp under
 // ThreadSanitizer, whose runtime is not up yet when an executable's ifuncs are resolved).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NN_CPU_NO_CLONES)  // Clang: no flatten with clones
 #define NN_CPU_CLONES __attribute__((target_clones("avx2", "default"), flatten))

@@ -1,7 +1,10 @@
-// The CPU plugin's small-layer kernels (float32 nets too small for BLAS, batches up to
-// 64 rows) against its generic loops, bit for bit. The plugin's source is compiled into
-// this test so that one model can be trained both ways: same weights, data, shuffle and
-// settings, once with the kernels and once with Model::small_kernels off.
+// The CPU plugin's specialised paths against its generic ones. The plugin's source is
+// compiled into this test so that one model can be trained both ways: same weights,
+// data, shuffle and settings, once on the path and once with it turned off.
+// - The small-layer kernels (float32 nets too small for BLAS, batches up to 64 rows)
+//   against the generic loops (Model::small_kernels off): bit for bit.
+// - The plain-SGD update folded into the BLAS weight-gradient product (Model::fuse_sgd
+//   off: the product, then the update): within rounding, as BLAS may fuse α·Σ + W.
 #if defined(__SANITIZE_THREAD__)
 // The training loop's ifunc clones would be resolved before ThreadSanitizer's runtime is
 // up (a crash at start); the plugin itself is dlopen'ed later and keeps them.
@@ -11,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -34,6 +38,7 @@ struct Case {
     size_t rows = 0, batch = 0, steps = 0;
     double max_grad_norm = 0.0, weight_decay = 0.0;
     bool class_weights = false;
+    double init = 0.3, lr = 0.0;  // initial weights' deviation; lr 0: 0.5 for SGD, else 0.05
 };
 
 std::string describe(const Case &c) {
@@ -46,32 +51,43 @@ std::string describe(const Case &c) {
     return s;
 }
 
-// Trains a fresh float32 model on the case's data for c.steps steps and returns its
-// parameters, optimizer state and step losses, one after the other, as raw bits.
+// Trains a fresh model (float32 or float64: T) on the case's data for c.steps steps and
+// returns its parameters, optimizer state, step losses and gradient buffer.
+template <typename T>
 struct Outcome {
-    std::vector<float> params, state;
+    std::vector<T> params, state, grads;
     std::vector<double> losses;
     size_t blocks = 0;  // small_blocks(batch) of the model
 };
 
-Outcome train(const Case &c, bool small, uint32_t seed) {
+template <typename T>
+Model<T> &impl(nn_backend_model *m) {
+    if constexpr (std::is_same_v<T, float>)
+        return m->m32;
+    else
+        return m->m64;
+}
+
+template <typename T = float>
+Outcome<T> train(const Case &c, bool small, uint32_t seed, bool fuse = true) {
     std::mt19937 gen(seed);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::normal_distribution<T> normal(T(0), T(1));
     const size_t in = c.sizes.front(), out = c.sizes.back();
-    nn_backend_net net{0, c.act, c.loss, uint32_t(c.sizes.size()), c.sizes.data()};
+    nn_backend_net net{std::is_same_v<T, float> ? 0u : 1u, c.act, c.loss, uint32_t(c.sizes.size()), c.sizes.data()};
     nn_backend_model *m = nullptr;
     EXPECT_EQ(plugin().model_create(0, &net, &m), NN_BACKEND_OK) << g_error;
-    m->m32.small_kernels = small;
-    Outcome o;
-    o.blocks = m->m32.small_blocks(c.batch);
+    impl<T>(m).small_kernels = small;
+    impl<T>(m).fuse_sgd = fuse;
+    Outcome<T> o;
+    o.blocks = impl<T>(m).small_blocks(c.batch);
 
-    std::vector<float> params(m->m32.params.size());
-    for (float &p : params) p = 0.3f * normal(gen);
+    std::vector<T> params(impl<T>(m).params.size());
+    for (T &p : params) p = T(c.init) * normal(gen);
     EXPECT_EQ(plugin().params_write(m, params.data()), NN_BACKEND_OK);
-    std::vector<float> x(c.rows * in), t(c.rows * out);
+    std::vector<T> x(c.rows * in), t(c.rows * out);
     std::vector<int32_t> labels(c.rows);
-    for (float &v : x) v = normal(gen);
-    for (float &v : t) v = normal(gen);
+    for (T &v : x) v = normal(gen);
+    for (T &v : t) v = normal(gen);
     for (int32_t &l : labels) l = int32_t(gen() % out);
     const void *targets = c.loss == nn::math::kSoftmaxCrossEntropy ? static_cast<const void *>(labels.data()) : t.data();
     EXPECT_EQ(plugin().data_upload(m, x.data(), targets, c.rows, c.batch), NN_BACKEND_OK) << g_error;
@@ -85,7 +101,7 @@ Outcome train(const Case &c, bool small, uint32_t seed) {
     for (double &w : weights) w = 0.5 + double(gen() % 100) / 50.0;
     nn_backend_train_config config{};
     config.struct_size = sizeof config;
-    config.learning_rate = c.optimizer == 0 ? 0.5 : 0.05;
+    config.learning_rate = c.lr > 0 ? c.lr : c.optimizer == 0 ? 0.5 : 0.05;
     config.optimizer = c.optimizer;
     config.momentum = 0.9;
     config.decay_rate = 0.99;
@@ -104,6 +120,7 @@ Outcome train(const Case &c, bool small, uint32_t seed) {
     EXPECT_EQ(plugin().params_read(m, o.params.data()), NN_BACKEND_OK);
     o.state.resize(slots * params.size());
     EXPECT_EQ(plugin().optimizer_state_read(m, o.state.data(), o.state.size()), NN_BACKEND_OK);
+    o.grads = impl<T>(m).grads;
     plugin().model_destroy(m);
     return o;
 }
@@ -115,7 +132,7 @@ bool same_bits(const V &a, const V &b) {
 
 void expect_identical(const Case &c, uint32_t seed) {
     SCOPED_TRACE(describe(c));
-    const Outcome small = train(c, true, seed), generic = train(c, false, seed);
+    const Outcome<float> small = train(c, true, seed), generic = train(c, false, seed);
     ASSERT_GT(small.blocks, 0u) << "the case does not reach the small-layer kernels";
     ASSERT_EQ(generic.blocks, 0u);
     for (double l : small.losses) ASSERT_TRUE(std::isfinite(l));
@@ -124,7 +141,7 @@ void expect_identical(const Case &c, uint32_t seed) {
     EXPECT_TRUE(same_bits(small.state, generic.state));
     // Training moved the weights (a kernel that did nothing would not be caught above
     // if both paths did nothing).
-    const Outcome untouched = [&] {
+    const Outcome<float> untouched = [&] {
         Case none = c;
         none.steps = 0;
         return train(none, true, seed);
@@ -196,6 +213,68 @@ TEST(CpuSmallKernels, OnlyFloat32SmallNetsAndBatches) {
     ASSERT_EQ(plugin().model_create(0, &net, &m), NN_BACKEND_OK);
     EXPECT_EQ(m->m32.small_blocks(32), 0u);
     plugin().model_destroy(m);
+}
+
+// Plain SGD on layers big enough for BLAS: the update folded into the weight-gradient
+// product gives the separate update's weights within rounding (BLAS may add α·Σ to W in
+// one fused multiply-add), for every dtype, activation and loss, batches from 1 row.
+TEST(CpuFusedSgd, MatchesTheSeparateUpdate) {
+    std::mt19937 gen(7);
+    for (int i = 0; i < 24; ++i) {
+        Case c;
+        c.sizes = {size_t(40 + gen() % 80), size_t(60 + gen() % 100), size_t(2 + gen() % 20)};
+        if (i % 3 == 0) c.sizes.insert(c.sizes.begin() + 1, size_t(100 + gen() % 50));
+        c.act = uint32_t(i % 4);
+        c.loss = uint32_t((i / 4) % 2);
+        c.rows = 200 + gen() % 100;
+        c.batch = i % 6 == 5 ? 1 : size_t(65 + gen() % 100);
+        c.steps = 8;
+        c.init = 0.05;  // no divergence on these widths
+        c.lr = 0.05;
+        SCOPED_TRACE(describe(c));
+        const auto check = [&](auto dtype, double rel) {
+            using T = decltype(dtype);
+            const Outcome<T> fused = train<T>(c, false, uint32_t(i), true), separate = train<T>(c, false, uint32_t(i), false);
+            ASSERT_EQ(fused.params.size(), separate.params.size());
+            double worst = 0.0;
+            for (size_t k = 0; k < fused.params.size(); ++k) {
+                const double a = double(fused.params[k]), b = double(separate.params[k]);
+                ASSERT_TRUE(std::isfinite(a)) << k;
+                worst = std::max(worst, std::fabs(a - b) / std::max(std::fabs(b), 1e-3));
+            }
+            EXPECT_LE(worst, rel) << (sizeof(T) == 8 ? "float64" : "float32");
+            for (size_t k = 0; k < fused.losses.size(); ++k) {
+                ASSERT_TRUE(std::isfinite(separate.losses[k])) << k;
+                EXPECT_LE(std::fabs(fused.losses[k] - separate.losses[k]), rel * std::max(1.0, separate.losses[k]));
+            }
+            // The fused path ran: the first weight matrix (BLAS-sized at this batch unless
+            // the batch is one row) never had its gradient written; the separate one did.
+            const size_t first = c.sizes[0] * c.sizes[1];
+            const bool blas = padded(c.batch) * first >= kBlasThreshold;
+            const auto zero = [&](const std::vector<T> &g) {
+                return std::all_of(g.begin(), g.begin() + std::ptrdiff_t(first), [](T v) { return v == T(0); });
+            };
+            EXPECT_EQ(zero(fused.grads), blas);
+            EXPECT_FALSE(zero(separate.grads));
+        };
+        check(double{}, 1e-12);
+        check(float{}, 2e-5);
+    }
+}
+
+// Settings that need the gradient itself keep the separate update: bit for bit with the
+// fusion turned off.
+TEST(CpuFusedSgd, NotUsedWhenTheGradientIsNeeded) {
+    for (int variant = 0; variant < 3; ++variant) {
+        Case c{{100, 150, 10}, nn::math::kRelu, nn::math::kSoftmaxCrossEntropy, 0, 300, 128, 5};
+        if (variant == 0) c.max_grad_norm = 0.5;
+        if (variant == 1) c.weight_decay = 0.01;
+        if (variant == 2) c.optimizer = nn::optim::kMomentum;
+        SCOPED_TRACE(describe(c));
+        const Outcome<double> a = train<double>(c, false, 3, true), b = train<double>(c, false, 3, false);
+        EXPECT_TRUE(same_bits(a.params, b.params));
+        EXPECT_TRUE(same_bits(a.losses, b.losses));
+    }
 }
 
 }  // namespace
