@@ -103,6 +103,11 @@ typedef struct nn_backend_train_config {
     void *exchange_context; /**< Passed to `exchange`. */
 } nn_backend_train_config;
 
+/** The most row indices the host puts in one train_steps call that spans several epochs
+ *  (it groups epochs only up to this; a call within one epoch may be longer when the
+ *  training set is). A backend that stages the order can size its buffer for it. */
+#define NN_BACKEND_GROUP_ORDER ((size_t)1 << 17)
+
 /** Elements (model dtype) of optimizer state per parameter: 0 SGD, 1 Momentum/Nesterov (v),
  *  1 AdaGrad/RMSprop (h), 2 Adam (m then v). The state is that many copies of the flat
  *  parameter layout, one after the other. */
@@ -150,7 +155,10 @@ typedef struct nn_backend_iface {
     /** Runs `steps` optimizer steps of `batch` rows each. Step s trains on the stored
      *  rows order[s·batch … s·batch + batch): forward, loss, backward, weight decay,
      *  clipping and the optimizer update the config describes. Writes each step's mean
-     *  loss (before the update) to `out_losses[s]`. No allocation is allowed here. */
+     *  loss (before the update) to `out_losses[s]`. No allocation is allowed here.
+     *  One call may cover part of an epoch, one epoch, or several epochs one after the
+     *  other (up to NN_BACKEND_GROUP_ORDER row indices, when the host has nothing to do
+     *  between them): `steps` is not bounded by the uploaded rows. */
     nn_backend_result (*train_steps)(nn_backend_model *model, const int64_t *order,
                                      size_t steps, size_t batch,
                                      const nn_backend_train_config *config, double *out_losses);

@@ -303,7 +303,17 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     for (size_t i = 0; i < rows; ++i) order[i] = int64_t(i);
     // Across processes with the same rows: this process's slices of each epoch's order.
     std::vector<int64_t> slices(multi && !par.sharded ? steps * slice : 0);
-    std::vector<double> step_losses(steps);
+    // When nothing happens on the host between epochs (no callback, validation, early
+    // stopping or other processes), the epochs go to the backend in groups: their orders
+    // are drawn ahead and one train_steps call runs them all, so a GPU waits once per
+    // group instead of once per epoch. Groups hold up to NN_BACKEND_GROUP_ORDER row
+    // indices (1 MiB), at least one epoch; the results are those of one call per epoch,
+    // bit for bit.
+    const bool grouped = !multi && !config.progress && !val && !config.early_stopping && config.epochs > 1;
+    const size_t group_cap =
+        grouped ? std::max<size_t>(1, std::min(config.epochs, NN_BACKEND_GROUP_ORDER / (steps * batch))) : 1;
+    std::vector<int64_t> group_rows(group_cap > 1 ? group_cap * steps * batch : 0);
+    std::vector<double> step_losses(group_cap * steps);
     Exchange exchange{par.comm, par.timeout, TypedBuffer(shape_.dtype, multi ? n_params + 1 : 0), shape_.dtype, false, {}};
     // The histories grow in place (room reserved now); a failure truncates them back.
     const size_t old_records = records_.size(), old_epochs = epochs_.size();
@@ -445,9 +455,30 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
         const int64_t *step_rows = slices.empty() ? order.data() : slices.data();
         const bool chunk_at_reports = (multi ? par.any_callback : config.progress != nullptr) && interval > 0;
         bool stop = false;
-        for (size_t e = 0; e < config.epochs && !stop; ++e) {
+        // The group being run: epochs [group_begin, group_end) of this call, and the stream
+        // as it was before their shuffles (to put back the draws of epochs that never ran).
+        size_t group_begin = 0, group_end = 0, e = 0;
+        LegacyRng group_stream = shuffle_rng;
+        for (; e < config.epochs && !stop; ++e) {
             const uint64_t epoch = epochs_done_ + 1;
-            if (config.shuffle) {
+            const double *losses = step_losses.data();  // this epoch's step losses
+            if (group_cap > 1) {
+                if (e == group_end) {  // draw the next group's orders and run all its steps
+                    group_begin = e;
+                    group_end = std::min(config.epochs, e + group_cap);
+                    group_stream = shuffle_rng;
+                    for (size_t g = 0; g < group_end - group_begin; ++g) {
+                        if (config.shuffle) shuffle_rng.shuffle(order);
+                        std::copy_n(order.begin(), steps * batch, group_rows.begin() + std::ptrdiff_t(g * steps * batch));
+                    }
+                    const size_t n = (group_end - group_begin) * steps;
+                    std::fill(step_losses.begin(), step_losses.begin() + std::ptrdiff_t(n), 0.0);
+                    tc.adam_step = adam_step_;
+                    check_backend(iface->train_steps(state_.get(), group_rows.data(), n, batch, &tc, step_losses.data()),
+                                  "training");
+                }
+                losses = step_losses.data() + (e - group_begin) * steps;
+            } else if (config.shuffle) {
                 // x = x[permutation(N)]: permute the current order, so epochs compound.
                 shuffle_rng.shuffle(order);
             }
@@ -463,16 +494,19 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
             size_t it = 0;
             while (it < steps && !stop) {
                 // With a callback, run up to the next report point so that a cancel
-                // lands right after the step it was called for; else the whole epoch.
+                // lands right after the step it was called for; else the whole epoch
+                // (or, grouped, nothing: the group's call ran it).
                 size_t end = steps;
                 if (chunk_at_reports) end = std::min(steps, (it + interval - 1) / interval * interval + 1);
-                std::fill(step_losses.begin() + it, step_losses.begin() + end, 0.0);
-                tc.adam_step = adam_step_;
-                check_backend(iface->train_steps(state_.get(), step_rows + it * slice, end - it, slice, &tc,
-                                                 step_losses.data() + it),
-                              "training");
+                if (group_cap == 1) {
+                    std::fill(step_losses.begin() + it, step_losses.begin() + end, 0.0);
+                    tc.adam_step = adam_step_;
+                    check_backend(iface->train_steps(state_.get(), step_rows + it * slice, end - it, slice, &tc,
+                                                     step_losses.data() + it),
+                                  "training");
+                }
                 for (; it < end; ++it) {
-                    const double l = step_losses[it];
+                    const double l = losses[it];
                     if (exchange.failed && !std::isfinite(l)) {
                         summary.stop = StopReason::kCommFailed;
                         summary.stop_message = "the processes could not exchange gradients at " + epoch_step(epoch, it) +
@@ -569,6 +603,15 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
                 }
                 stop = true;
             }
+        }
+        if (group_cap > 1 && e < group_end) {
+            // Stopped (diverged) in epoch e of a group: the stream keeps the shuffles of the
+            // epochs that began, e included, as one call per epoch would have left it. The
+            // draws of a shuffle depend only on the number of rows: they are replayed on
+            // `order`, which is not needed any more.
+            shuffle_rng = group_stream;
+            if (config.shuffle)
+                for (size_t g = group_begin; g <= e; ++g) shuffle_rng.shuffle(order);
         }
         const bool finished = summary.stop == StopReason::kCompleted || summary.stop == StopReason::kEarlyStopped;
         if (finished && have_best_weights)

@@ -1732,6 +1732,15 @@ static nn_status fit_for(nn_model *m, nn_loss loss, const nn_fit_options *o, nn_
                   rep);
 }
 
+/* The next draws of two streams are the same. */
+static void assert_streams_agree(nn_rng *a, nn_rng *b)
+{
+    double da[4], db[4];
+    CAPI_OK(nn_rng_rand(a, da, 4));
+    CAPI_OK(nn_rng_rand(b, db, 4));
+    assert_memory_equal(da, db, sizeof da);
+}
+
 /* A run that diverges stops before the step whose loss is not finite: it keeps exactly the
  * steps before it, as a twin cancelled after that many steps shows. */
 static void check_divergence(nn_activation act, nn_loss loss, double lr, size_t batch)
@@ -1785,11 +1794,79 @@ static void check_divergence(nn_activation act, nn_loss loss, double lr, size_t 
         assert_models_same(m, twin);
         free(log);
     }
+    {
+        /* Without a callback the epochs went to the backend in groups, their shuffles drawn
+         * ahead; with one that never cancels, one call per report. Both diverge at the same
+         * step and leave the same model and the same stream (the shuffles of the epochs that
+         * began, the diverging one included). */
+        nn_model *per_report = net(act, loss, NN_INIT_NORMAL, 1984);
+        nn_rng *rng3 = capi_rng(5);
+        prog_log *log = new_log(&o);
+        o.rng = rng3;
+        FIT_EXPECT(NN_ERR_DIVERGED, fit_for(per_report, loss, &o, NULL));
+        assert_true(log->n > 0);
+        assert_models_same(m, per_report);
+        assert_streams_agree(rng, rng3);
+        free(log);
+        nn_rng_destroy(rng3);
+        nn_destroy(per_report);
+    }
     free(rec);
     nn_rng_destroy(rng);
     nn_rng_destroy(rng2);
     nn_destroy(m);
     nn_destroy(twin);
+}
+
+/* Without a progress callback, validation or early stopping the epochs go to the backend
+ * in groups (up to 2^17 row indices a call), their shuffles drawn ahead. A twin with a
+ * callback that never cancels runs one call per report: the two end bit-identical (weights,
+ * loss records, epoch history), leave their streams at the same place, and a second fit of
+ * each continues identically. One group (the book: 300 epochs of 10 steps) and several
+ * (1,000 one-step epochs of 300 rows: groups of 436, 436 and 128, with Adam's step count
+ * carried across them), on the reference path and the CPU plugin. */
+static void test_nn_fit_grouped_epochs_equal_one_call_per_epoch(void **state)
+{
+    const struct {
+        size_t epochs, batch;
+        nn_optimizer opt;
+        double lr;
+    } cases[] = {{300, 30, NN_OPTIMIZER_SGD, 1.0}, {1000, SP_ROWS, NN_OPTIMIZER_ADAM, 0.01}};
+    const nn_device_kind devices[] = {NN_DEVICE_REFERENCE, NN_DEVICE_CPU};
+    size_t c, d;
+    (void)state;
+    for (c = 0; c < 2; ++c)
+        for (d = 0; d < 2; ++d) {
+            nn_model *grouped = book_model(3), *per_report = book_model(3);
+            nn_rng *r1 = capi_rng(11), *r2 = capi_rng(11);
+            nn_fit_options o = opts(cases[c].opt, cases[c].epochs, cases[c].lr, 10);
+            prog_log *log;
+            CAPI_OK(nn_set_device(grouped, devices[d], 0));
+            CAPI_OK(nn_set_device(per_report, devices[d], 0));
+            o.batch_size = cases[c].batch;
+            o.rng = r1;
+            CAPI_OK(fit_spiral(grouped, &o, NULL));
+            log = new_log(&o);
+            o.rng = r2;
+            CAPI_OK(fit_spiral(per_report, &o, NULL));
+            assert_true(log->n >= cases[c].epochs); /* the callback ran: one call per report */
+            assert_models_same(grouped, per_report);
+            assert_streams_agree(r1, r2);
+            /* And both continue alike, grouped again. */
+            o.progress = NULL;
+            o.epochs = 7;
+            o.rng = r1;
+            CAPI_OK(fit_spiral(grouped, &o, NULL));
+            o.rng = r2;
+            CAPI_OK(fit_spiral(per_report, &o, NULL));
+            assert_models_same(grouped, per_report);
+            assert_streams_agree(r1, r2);
+            free(log);
+            nn_rng_destroy(r1);
+            nn_rng_destroy(r2);
+            nn_destroy(grouped);
+            nn_destroy(per_report);
+        }
 }
 
 static void test_nn_fit_divergence_stops_before_the_non_finite_step(void **state)
@@ -1979,6 +2056,7 @@ int main(void)
         cmocka_unit_test(test_nn_fit_switching_optimizer_starts_from_zero_state),
         cmocka_unit_test(test_nn_set_device_between_calls_carries_the_optimizer_state),
         cmocka_unit_test(test_nn_fit_divergence_stops_before_the_non_finite_step),
+        cmocka_unit_test(test_nn_fit_grouped_epochs_equal_one_call_per_epoch),
         cmocka_unit_test(test_nn_fit_parameter_overflow_keeps_the_starting_weights),
         cmocka_unit_test(test_nn_get_epoch_history_copies_partially_and_checks_pointers),
         cmocka_unit_test(test_nn_fit_cancel_wins_over_early_stopping_in_the_same_epoch),

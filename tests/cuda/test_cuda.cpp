@@ -883,30 +883,36 @@ TEST(CudaAbi, NonFiniteLossStopsTheCallWithoutAnUpdate) {
         }
 }
 
-// An order longer than the device's order buffer (max(rows, max_batch) entries) runs in
-// chunks, with Adam's step count carried across them: the same as separate calls.
+// An order longer than the device's order buffer (max(rows, max_batch,
+// NN_BACKEND_GROUP_ORDER) entries, for the host's groups of epochs) runs in chunks, with
+// Adam's step count carried across them: the same as separate calls.
 TEST(CudaAbi, LongOrdersRunInChunks) {
     REQUIRE_PLUGIN(f);
+    const size_t cap = NN_BACKEND_GROUP_ORDER, steps = cap / 2 + 3;  // two chunks of batch-2 steps
     for (bool f64 : {true, false})
         for (const char *path : kPaths) {
             SCOPED_TRACE(std::string(path) + (f64 ? " f64" : " f32"));
             PathScope scope(path);
-            const Problem p = problem(6, 2, 3, 18, 8);
+            const Problem p = problem(6, 2, 3, 2 * steps, 8);
             Direct a(f, {2, 5, 3}, f64, true, 5), b(f, {2, 5, 3}, f64, true, 5);
             a.upload(p.x, p.labels, p.targets, 6, 2);
             b.upload(p.x, p.labels, p.targets, 6, 2);
             nn_backend_train_config c = base_config(0.01);
             c.optimizer = 5;
             c.adam_step = 4;
-            std::vector<double> la(9, -7.0), lb(9, -7.0);
-            ASSERT_EQ(f->train_steps(a.m, p.order.data(), 9, 2, &c, la.data()), NN_BACKEND_OK) << g_plugin_error;
-            for (size_t k = 0; k < 3; ++k) {
+            std::vector<double> la(steps, -7.0), lb(steps, -7.0);
+            ASSERT_EQ(f->train_steps(a.m, p.order.data(), steps, 2, &c, la.data()), NN_BACKEND_OK) << g_plugin_error;
+            const size_t parts[] = {0, 3, cap / 4, steps};  // separate calls of 3, 32765 and 32771 steps
+            for (size_t k = 0; k + 1 < 4; ++k) {
                 nn_backend_train_config ck = c;
-                ck.adam_step = 4 + 3 * k;
-                ASSERT_EQ(f->train_steps(b.m, p.order.data() + 6 * k, 3, 2, &ck, lb.data() + 3 * k), NN_BACKEND_OK);
+                ck.adam_step = 4 + parts[k];
+                ASSERT_EQ(f->train_steps(b.m, p.order.data() + 2 * parts[k], parts[k + 1] - parts[k], 2, &ck,
+                                         lb.data() + parts[k]),
+                          NN_BACKEND_OK);
             }
             EXPECT_EQ(la, lb);
             EXPECT_EQ(a.params(), b.params());
+            EXPECT_NE(la.back(), -7.0);
         }
 }
 

@@ -5,7 +5,9 @@
 // train_steps sends the host's row order up once per call (with the call's settings),
 // runs every step on the device, and copies the losses back once at the end: no
 // allocation and no synchronisation between the steps of a call (except around the
-// multi-process `exchange`, which takes host memory and so needs one per step).
+// multi-process `exchange`, which takes host memory and so needs one per step). Without
+// a progress callback, validation or early stopping, one call carries many epochs (the
+// host draws their shuffles ahead): the book's 300 epochs are one call and one wait.
 //
 // Two ways to run a step:
 // - fused (small nets, the book's 2-10-3 on batch 30): one kernel, one block, runs all
@@ -555,7 +557,10 @@ private:
         Data d;
         d.rows = rows;
         d.max_batch = max_batch;
-        d.order_cap = std::max(rows, max_batch);
+        // Room for one epoch's order at least, and for the host's groups of epochs
+        // (NN_BACKEND_GROUP_ORDER row indices) so that a group runs with one wait: 1 MiB of
+        // indices and 1 MiB of losses, pinned and on the device.
+        d.order_cap = std::max({rows, max_batch, NN_BACKEND_GROUP_ORDER});
         d.x = DeviceBuffer<T>(mul(rows, in), "the training inputs");
         if (ce_)
             d.labels = DeviceBuffer<int32_t>(rows, "the training labels");
