@@ -13,9 +13,10 @@
  *   may be NULL (or beyond a shorter table's struct_size), meaning "not supported".
  * - Every fallible function returns an ::nn_backend_result; on failure it first calls
  *   the host's `set_error` with a sentence that says what went wrong.
- * - The boundary is crossed per epoch, not per operation: the backend keeps the
- *   parameters, gradients, workspace and training data in its own memory, and the
- *   host asks it to run whole epochs of steps on rows the host's shuffle chose.
+ * - The boundary is crossed per epoch or less often, not per operation: the backend
+ *   keeps the parameters, gradients, workspace and training data in its own memory, and
+ *   the host asks it to run whole epochs of steps (several at once from a backend that
+ *   sets NN_BACKEND_CAP_EPOCH_GROUPS) on rows the host's shuffle chose.
  * - A backend never prints, exits or aborts, and no C++ exception leaves it.
  *
  * Parameter layout (host and backend alike): one flat array; for each layer l in
@@ -104,9 +105,13 @@ typedef struct nn_backend_train_config {
 } nn_backend_train_config;
 
 /** The most row indices the host puts in one train_steps call that spans several epochs
- *  (it groups epochs only up to this; a call within one epoch may be longer when the
- *  training set is). A backend that stages the order can size its buffer for it. */
+ *  (it groups epochs only up to this, and only for a backend that sets
+ *  NN_BACKEND_CAP_EPOCH_GROUPS; a call within one epoch may be longer when the training
+ *  set is). A backend that stages the order can size its buffer for it. */
 #define NN_BACKEND_GROUP_ORDER ((size_t)1 << 17)
+
+/** Bits of nn_backend_iface::capabilities. */
+#define NN_BACKEND_CAP_EPOCH_GROUPS 1u /**< train_steps takes several epochs in one call. */
 
 /** Elements (model dtype) of optimizer state per parameter: 0 SGD, 1 Momentum/Nesterov (v),
  *  1 AdaGrad/RMSprop (h), 2 Adam (m then v). The state is that many copies of the flat
@@ -156,9 +161,10 @@ typedef struct nn_backend_iface {
      *  rows order[s·batch … s·batch + batch): forward, loss, backward, weight decay,
      *  clipping and the optimizer update the config describes. Writes each step's mean
      *  loss (before the update) to `out_losses[s]`. No allocation is allowed here.
-     *  One call may cover part of an epoch, one epoch, or several epochs one after the
-     *  other (up to NN_BACKEND_GROUP_ORDER row indices, when the host has nothing to do
-     *  between them): `steps` is not bounded by the uploaded rows. */
+     *  One call covers part of an epoch or one epoch; for a backend that sets
+     *  NN_BACKEND_CAP_EPOCH_GROUPS, also several epochs one after the other (up to
+     *  NN_BACKEND_GROUP_ORDER row indices, when the host has nothing to do between them),
+     *  so `steps` is not bounded by the uploaded rows. */
     nn_backend_result (*train_steps)(nn_backend_model *model, const int64_t *order,
                                      size_t steps, size_t batch,
                                      const nn_backend_train_config *config, double *out_losses);
@@ -183,6 +189,10 @@ typedef struct nn_backend_iface {
      *  once, by its owner. NULL: the host uses data_upload. (Appended in libnn 0.2.) */
     nn_backend_result (*data_attach)(nn_backend_model *model, const void *x, const void *targets, size_t rows,
                                      size_t max_batch);
+
+    /** NN_BACKEND_CAP_* bits; 0 (or beyond a shorter table's struct_size): none. What the
+     *  backend accepts beyond the calls above. (Appended in libnn 0.2.) */
+    uint64_t capabilities;
 } nn_backend_iface;
 
 /** Type of the exported entry symbol. Returns NULL if the plugin cannot serve this host

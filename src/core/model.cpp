@@ -304,12 +304,16 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     // Across processes with the same rows: this process's slices of each epoch's order.
     std::vector<int64_t> slices(multi && !par.sharded ? steps * slice : 0);
     // When nothing happens on the host between epochs (no callback, validation, early
-    // stopping or other processes), the epochs go to the backend in groups: their orders
+    // stopping or other processes) and the backend takes it (NN_BACKEND_CAP_EPOCH_GROUPS;
+    // an older plugin may size its buffers for one epoch), the epochs go in groups: their orders
     // are drawn ahead and one train_steps call runs them all, so a GPU waits once per
     // group instead of once per epoch. Groups hold up to NN_BACKEND_GROUP_ORDER row
     // indices (1 MiB), at least one epoch; the results are those of one call per epoch,
     // bit for bit.
-    const bool grouped = !multi && !config.progress && !val && !config.early_stopping && config.epochs > 1;
+    const bool groups_ok = iface->struct_size >= offsetof(nn_backend_iface, capabilities) + sizeof(uint64_t) &&
+                           (iface->capabilities & NN_BACKEND_CAP_EPOCH_GROUPS) != 0;
+    const bool grouped =
+        groups_ok && !multi && !config.progress && !val && !config.early_stopping && config.epochs > 1;
     const size_t group_cap =
         grouped ? std::max<size_t>(1, std::min(config.epochs, NN_BACKEND_GROUP_ORDER / (steps * batch))) : 1;
     std::vector<int64_t> group_rows(group_cap > 1 ? group_cap * steps * batch : 0);

@@ -850,6 +850,7 @@ const nn_backend_iface kCpuIface = {
     .optimizer_state_write = cpu_optimizer_state_write,
     .optimizer_state_read = cpu_optimizer_state_read,
     .data_attach = cpu_data_attach,
+    .capabilities = NN_BACKEND_CAP_EPOCH_GROUPS,
 };
 
 }  // namespace

@@ -893,6 +893,7 @@ const nn_backend_iface kCudaIface = {
     .optimizer_state_write = cuda_optimizer_state_write,
     .optimizer_state_read = cuda_optimizer_state_read,
     .data_attach = nullptr,  // the training set is copied to the GPU anyway
+    .capabilities = NN_BACKEND_CAP_EPOCH_GROUPS,
 };
 
 }  // namespace impl
