@@ -4,8 +4,8 @@
 // that every inner loop runs over the batch: on the book's 2-10-3 net with batch 30
 // that gives a few dozen loops of 30 instead of a thousand loops of 3 or 10. The batch
 // stride is padded to a multiple of 8 lanes, so those loops are whole vectors with no
-// scalar tail; padded lanes carry zero inputs and zero gradients, and never enter a
-// loss or a sum. Large products go to OpenBLAS (it takes strided operands, so the
+// scalar tail; padded lanes carry zero inputs, zero hidden activations and zero
+// gradients, and never enter a loss or a sum. Large products go to OpenBLAS (it takes strided operands, so the
 // layout costs nothing there). One model keeps its parameters, gradients, training set and
 // workspace together, sized before training starts: a training step allocates nothing.
 #include <cblas.h>
@@ -163,8 +163,8 @@ void affine_backward(T *dx, T *dW, T *db, const T *d, const T *x, const T *W, si
     for (size_t k = 0; k < I; ++k) activate_backward(dx + k * B, x + k * B, B, act);
 }
 
-// affine_backward for a layer big enough for BLAS under plain SGD (no decay, clipping or
-// exchange, which need the gradient itself): the update is folded into the weight-
+// affine_backward for a float32 layer big enough for BLAS under plain SGD (no decay,
+// clipping or exchange, which need the gradient itself): the update is folded into the weight-
 // gradient product, W ← W + (−lr)·x·dᵀ (BLAS's β = 1), after dx has used the old W.
 // Nothing writes dW, and the update's pass over W (reading dW and W, writing W) runs
 // inside the threaded product instead of on one thread after it. The
@@ -190,8 +190,9 @@ void affine_backward_sgd(T *dx, T *W, T *db, const T *d, const T *x, size_t B, s
 // layer — dW and db, contiguous in the gradient buffer — are reduced eight sums at a time.
 // Every sum keeps the generic loops' order — per lane from zero in the order of k (or j),
 // the lanes combined as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) — and the extra padded lanes
-// of a rounded-up batch only ever add zeros, so the results are the generic path's bit for
-// bit (tests/core/test_cpu_paths.cpp checks it). float64 keeps the generic loops: it is
+// of a rounded-up batch only ever add zeros (their hidden activations are zeroed, as the
+// generic path's are), so the results are the generic path's bit for bit
+// (tests/core/test_cpu_paths.cpp checks it). float64 keeps the generic loops: it is
 // the book's fidelity path, and its per-element cost is libm's exp, not the loops.
 
 constexpr size_t kMaxSmallBlocks = 8;
@@ -213,6 +214,23 @@ inline lanes_f load_lanes(const float *p) {
 }
 
 inline void store_lanes(float *p, lanes_f v) { __builtin_memcpy(p, &v, sizeof v); }
+
+typedef int32_t lanes_i __attribute__((vector_size(kLanes * sizeof(float))));
+
+// Lanes rows … B−1 of every row of a (O, NV·kLanes) activation set to zero, a block at a
+// time in registers (vector stores, so later vector loads do not stall).
+template <size_t NV>
+inline void zero_padded_lanes(float *a, size_t O, size_t rows) {
+    constexpr size_t B = NV * kLanes;
+    const lanes_i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (size_t q = rows / kLanes; q < NV; ++q) {
+        const lanes_i keep = lane + int32_t(q * kLanes) < int32_t(rows);
+        for (size_t j = 0; j < O; ++j) {
+            float *p = a + j * B + q * kLanes;
+            store_lanes(p, (lanes_f)((lanes_i)load_lanes(p) & keep));
+        }
+    }
+}
 
 // [a0+a1, a2+a3, b0+b1, b2+b3, a4+a5, a6+a7, b4+b5, b6+b7] (the pattern of x86's hadd).
 // (__builtin_shufflevector: GCC ≥ 12 and Clang.)
@@ -367,17 +385,27 @@ struct Model {
         return B / kLanes;
     }
 
-    // acts[0] holds the batch (inputs, B) on entry; B is padded (NV·kLanes when NV > 0).
+    // acts[0] holds the batch (inputs, B) on entry, `rows` real lanes; B is padded
+    // (NV·kLanes when NV > 0). The hidden layers' padded lanes are set to zero: their
+    // f(b) never reaches a loss, but it does reach the weight-gradient sums as f(b)·0,
+    // which is NaN where f(b) overflowed (and the small path pads more lanes than the
+    // generic one, so both zero them to agree).
     template <size_t NV = 0>
-    void forward(size_t B) {
+    void forward(size_t B, size_t rows) {
         for (size_t l = 0; l < layers(); ++l) {
-            const int layer_act = l + 1 < layers() ? int(act) : -1;
-            if constexpr (NV > 0)
-                affine_forward_small<NV>(acts[l + 1].data(), acts[l].data(), params.data() + w_off[l],
-                                         params.data() + b_off[l], sizes[l], sizes[l + 1], layer_act);
-            else
-                affine_forward(acts[l + 1].data(), acts[l].data(), params.data() + w_off[l], params.data() + b_off[l], B,
-                               sizes[l], sizes[l + 1], layer_act);
+            const bool hidden = l + 1 < layers();
+            const size_t O = sizes[l + 1];
+            T *out = acts[l + 1].data();
+            if constexpr (NV > 0) {
+                affine_forward_small<NV>(out, acts[l].data(), params.data() + w_off[l], params.data() + b_off[l],
+                                         sizes[l], O, hidden ? int(act) : -1);
+                if (hidden && rows < B) zero_padded_lanes<NV>(out, O, rows);
+            } else {
+                affine_forward(out, acts[l].data(), params.data() + w_off[l], params.data() + b_off[l], B, sizes[l], O,
+                               hidden ? int(act) : -1);
+                if (hidden)
+                    for (size_t j = 0; j < O; ++j) std::fill(out + j * B + rows, out + (j + 1) * B, T(0));
+            }
         }
     }
 
@@ -408,17 +436,26 @@ struct Model {
             T *__restrict sj = s + j * B;
             for (size_t r = 0; r < B; ++r) sj[r] = sj[r] / sum[r];
         }
-        // Gather the true-class probabilities first so that the log runs as one loop; a
-        // pass over every class (labels compared lane by lane) vectorises, a gather does
-        // not. Padded lanes (label 0) are zeroed below.
+        // Gather the true-class probabilities first so that the log runs as one loop. For
+        // a few classes, a pass over every class (labels compared lane by lane) vectorises
+        // where a gather does not; for many, the gather does less work. Padded lanes
+        // (label 0) are zeroed below.
         T *__restrict term = terms.data();
         const int32_t *__restrict label = batch_labels.data();
-        for (size_t j = 0; j < O; ++j) {
-            T *__restrict sj = s + j * B;
+        if (O <= 16) {
+            for (size_t j = 0; j < O; ++j) {
+                T *__restrict sj = s + j * B;
+                for (size_t r = 0; r < B; ++r) {
+                    const bool hit = label[r] == int32_t(j);
+                    term[r] = hit ? sj[r] : term[r];
+                    sj[r] = hit ? sj[r] - T(1) : sj[r];
+                }
+            }
+        } else {
             for (size_t r = 0; r < B; ++r) {
-                const bool hit = label[r] == int32_t(j);
-                term[r] = hit ? sj[r] : term[r];
-                sj[r] = hit ? sj[r] - T(1) : sj[r];
+                T &p = s[size_t(label[r]) * B + r];
+                term[r] = p;
+                p -= T(1);
             }
         }
         // Over every lane, so that it vectorises without a scalar tail; only the rows'
@@ -496,7 +533,7 @@ struct Model {
                     for (size_t j = 0; j < out; ++j) batch_t[j * B + r] = ts[src * out + j];
             }
         }
-        forward<NV>(B);
+        forward<NV>(B, rows);
         T *s = acts[L].data();
         const size_t divisor = settings.divisor(rows);
         double value = loss == nn::math::kSoftmaxCrossEntropy
@@ -507,8 +544,11 @@ struct Model {
         if (!settings.exchange && settings.stop_on_non_finite && !std::isfinite(value)) return value;  // no update
         const T *d = s;
         // Plain SGD folds the update of BLAS-sized weight matrices into their gradient
-        // product (affine_backward_sgd); fused_weights counts them.
-        const bool plain_sgd = fuse_sgd && settings.optimizer == nn::optim::kSgd && settings.weight_decay == 0.0 &&
+        // product (affine_backward_sgd); fused_weights counts them. float32 only: float64
+        // keeps the separate update, so that its results do not move in the last bits with
+        // a setting that never takes effect (a clipping norm never reached, say).
+        const bool plain_sgd = std::is_same_v<T, float> && fuse_sgd && settings.optimizer == nn::optim::kSgd &&
+                               settings.weight_decay == 0.0 &&
                                settings.max_grad_norm == 0.0 && !settings.exchange;
         size_t fused_weights = 0;
         for (size_t l = L; l-- > 0;) {
@@ -559,7 +599,7 @@ struct Model {
             T *x = acts[0].data();
             for (size_t r = 0; r < B; ++r)
                 for (size_t k = 0; k < in; ++k) x[k * B + r] = r < n ? xs[(start + r) * in + k] : T(0);
-            forward(B);
+            forward(B, n);
             const T *s = acts.back().data();
             for (size_t r = 0; r < n; ++r)
                 for (size_t j = 0; j < out; ++j) scores[(start + r) * out + j] = s[j * B + r];
