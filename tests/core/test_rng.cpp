@@ -147,8 +147,10 @@ TEST_F(LegacyRngTest, BookEpochPermutationsFollowTheSpiralAndWeights) {
 }
 
 // shuffle(x) is x[permutation(n)] from the same stream (what the training loop uses to
-// compound the epochs' orders), and leaves the stream where permutation(n) leaves it;
-// permutation follows interval's draws one by one (the branch-free loop draws the same).
+// compound the epochs' orders), and leaves the stream where permutation(n) leaves it.
+// (permutation is shuffle of arange, so that part holds for any swap sequence: the check
+// with teeth is the next one.) permutation follows interval's draws one by one: the
+// branch-free loop draws and swaps exactly as NumPy's rejection loop.
 TEST_F(LegacyRngTest, ShuffleIsIndexingByAPermutation) {
     for (size_t n : {0u, 1u, 2u, 3u, 64u, 300u, 1000u, 5000u}) {
         nn::LegacyRng a(99), b(99), c(99);
