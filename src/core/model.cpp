@@ -305,9 +305,9 @@ FitSummary Model::fit(const TrainData &all, const FitConfig &config, LegacyRng &
     std::vector<int64_t> slices(multi && !par.sharded ? steps * slice : 0);
     // When nothing happens on the host between epochs (no callback, validation, early
     // stopping or other processes) and the backend takes it (NN_BACKEND_CAP_EPOCH_GROUPS;
-    // an older plugin may size its buffers for one epoch), the epochs go in groups: their orders
-    // are drawn ahead and one train_steps call runs them all, so a GPU waits once per
-    // group instead of once per epoch. Groups hold up to NN_BACKEND_GROUP_ORDER row
+    // an older plugin may size its buffers for one epoch), the epochs go in groups: their
+    // orders are drawn ahead and one train_steps call runs them all, so a GPU waits once
+    // per group instead of once per epoch. Groups hold up to NN_BACKEND_GROUP_ORDER row
     // indices (1 MiB), at least one epoch; the results are those of one call per epoch,
     // bit for bit.
     const bool groups_ok = iface->struct_size >= offsetof(nn_backend_iface, capabilities) + sizeof(uint64_t) &&

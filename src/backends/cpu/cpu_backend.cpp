@@ -548,8 +548,7 @@ struct Model {
         // keeps the separate update, so that its results do not move in the last bits with
         // a setting that never takes effect (a clipping norm never reached, say).
         const bool plain_sgd = std::is_same_v<T, float> && fuse_sgd && settings.optimizer == nn::optim::kSgd &&
-                               settings.weight_decay == 0.0 &&
-                               settings.max_grad_norm == 0.0 && !settings.exchange;
+                               settings.weight_decay == 0.0 && settings.max_grad_norm == 0.0 && !settings.exchange;
         size_t fused_weights = 0;
         for (size_t l = L; l-- > 0;) {
             T *dx = l > 0 ? delta_next.data() : nullptr;
