@@ -5,3 +5,7 @@
 // the exchange, out-of-memory handling — is checked everywhere the plugin is built.
 #define NN_CUDA_EMULATION 1
 #include "backends/cuda/cuda_backend.cu"
+
+// The emulation's count of waits for the device (stream_sync), for tests/cuda. The real
+// plugin has no such symbol (tests/abi checks it exports its entry alone).
+extern "C" __attribute__((visibility("default"))) uint64_t nn_cuda_emu_waits(void) { return nncuda::emu_waits().load(); }

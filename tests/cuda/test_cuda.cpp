@@ -548,6 +548,53 @@ TEST(CudaBook, Float32ReachesAtLeast96Percent) {
     }
 }
 
+// How often a fit waits for the device: the emulation counts its waits (the real plugin
+// has no counter; the test is skipped there). The core hands epochs to the plugin in
+// groups when no callback needs them apart, so the book's 300 epochs wait as often as 2
+// do (one train_steps call, one wait, besides the fit's fixed copies); a callback that
+// never cancels brings back at least one call, so one wait, per epoch.
+TEST(CudaBook, GroupedEpochsWaitOnceForTheWholeFit) {
+    REQUIRE_CUDA();
+    void *h = dlopen(std::getenv("NN_CUDA_TEST_PLUGIN"), RTLD_NOW | RTLD_NOLOAD);
+    const auto waits = h ? reinterpret_cast<uint64_t (*)(void)>(dlsym(h, "nn_cuda_emu_waits")) : nullptr;
+    if (!waits) GTEST_SKIP() << "the plugin under test does not count its waits (only the emulation does)";
+    std::vector<double> x(600);
+    std::vector<int32_t> t(300);
+    ASSERT_NN_OK(nn_dataset_spiral(x.data(), x.size(), t.data(), t.size(), 100, 3, nullptr, 1984));
+    const auto waits_of_fit = [&](size_t epochs, nn_progress_fn progress) {
+        const size_t sizes[] = {2, 10, 3};
+        nn_model_desc desc;
+        nn_model_desc_init(&desc);
+        desc.n_layer_sizes = 3;
+        desc.layer_sizes = sizes;
+        desc.dtype = NN_DTYPE_FLOAT32;
+        nn_model *m = nullptr;
+        EXPECT_NN_OK(nn_create(&m, &desc));
+        EXPECT_NN_OK(nn_set_device(m, NN_DEVICE_CUDA, 0));
+        nn_fit_options o;
+        nn_fit_options_init(&o);
+        o.epochs = epochs;
+        o.batch_size = 30;
+        o.learning_rate = 1.0;
+        o.progress = progress;
+        const uint64_t before = waits();
+        EXPECT_NN_OK(nn_fit(m, x.data(), NN_DTYPE_FLOAT64, 300, 2, t.data(), NN_TARGET_CLASS_INDEX, 1, &o, nullptr));
+        const uint64_t n = waits() - before;
+        nn_destroy(m);
+        return n;
+    };
+    const nn_progress_fn never_cancel = [](const nn_progress *, void *) { return 0; };
+    for (const char *path : kPaths) {
+        SCOPED_TRACE(path);
+        PathScope scope(path);
+        const uint64_t two = waits_of_fit(2, nullptr), book = waits_of_fit(300, nullptr);
+        const uint64_t with_callback = waits_of_fit(300, never_cancel);
+        EXPECT_GT(two, 0u);
+        EXPECT_EQ(book, two);
+        EXPECT_GE(with_callback, book + 299);
+    }
+}
+
 // ---- moving a model ------------------------------------------------------------------------------
 
 std::vector<unsigned char> saved(nn_model *m) {
