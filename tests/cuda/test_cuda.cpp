@@ -931,11 +931,12 @@ TEST(CudaAbi, NonFiniteLossStopsTheCallWithoutAnUpdate) {
 }
 
 // An order longer than the device's order buffer (max(rows, max_batch,
-// NN_BACKEND_GROUP_ORDER) entries, for the host's groups of epochs) runs in chunks, with
-// Adam's step count carried across them: the same as separate calls.
+// NN_BACKEND_GROUP_ORDER) entries, for the host's groups of epochs) or than a launch's
+// 16,384 steps runs in chunks, with Adam's step count carried across them: the same as
+// separate calls.
 TEST(CudaAbi, LongOrdersRunInChunks) {
     REQUIRE_PLUGIN(f);
-    const size_t cap = NN_BACKEND_GROUP_ORDER, steps = cap / 2 + 3;  // two chunks of batch-2 steps
+    const size_t cap = NN_BACKEND_GROUP_ORDER, steps = cap / 2 + 3;  // five chunks of batch-2 steps
     for (bool f64 : {true, false})
         for (const char *path : kPaths) {
             SCOPED_TRACE(std::string(path) + (f64 ? " f64" : " f32"));

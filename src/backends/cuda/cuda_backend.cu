@@ -391,7 +391,10 @@ public:
         size_t fused_smem = 0;
         if (fused) fk = fused_kernel(batch, split, fused_threads, fused_smem);
 
-        const size_t per_chunk = data_.order_cap / batch;  // ≥ 1: batch ≤ max_batch ≤ order_cap
+        // A chunk is what the order buffer holds (≥ 1 step: batch ≤ max_batch ≤ order_cap),
+        // and at most kMaxChunkSteps steps, so that one fused launch stays well under a
+        // second even on a batch of one row (a GPU that drives a display has a watchdog).
+        const size_t per_chunk = std::min(data_.order_cap / batch, kMaxChunkSteps);
         for (size_t done = 0; done < steps;) {
             const size_t n = std::min(per_chunk, steps - done);
             std::memcpy(data_.h_order.get(), order + done * batch, n * batch * sizeof(int64_t));
@@ -495,6 +498,8 @@ public:
     size_t params() const { return N_; }
 
 private:
+    static constexpr size_t kMaxChunkSteps = 16384;
+
     struct Data {
         DeviceBuffer<T> x, targets;
         DeviceBuffer<int32_t> labels;
