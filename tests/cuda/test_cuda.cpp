@@ -130,6 +130,21 @@ Data random_data(const Case &c, size_t rows, unsigned seed) {
     return d;
 }
 
+// The book's 2-10-3 net with the library's defaults, its weights drawn from `rng` when
+// given; nullptr (the failure recorded) if nn_create fails.
+nn_model *book_net(nn_dtype dtype, nn_rng *rng = nullptr) {
+    const size_t sizes[] = {2, 10, 3};
+    nn_model_desc desc;
+    nn_model_desc_init(&desc);
+    desc.n_layer_sizes = 3;
+    desc.layer_sizes = sizes;
+    desc.dtype = dtype;
+    desc.rng = rng;
+    nn_model *m = nullptr;
+    EXPECT_EQ(nn_create(&m, &desc), NN_OK) << nn_last_error_message();
+    return m;
+}
+
 nn_model *create(const Case &c, nn_device_kind device) {
     nn_model_desc desc;
     nn_model_desc_init(&desc);
@@ -249,14 +264,8 @@ TEST(CudaPlugin, LoadsAndReportsItsDevices) {
                                "function table is incomplete", "does not export"})
         EXPECT_EQ(e.reason.find(loader), std::string::npos) << "the plugin did not load: " << e.reason;
 
-    const size_t sizes[] = {2, 10, 3};
-    nn_model_desc desc;
-    nn_model_desc_init(&desc);
-    desc.n_layer_sizes = 3;
-    desc.layer_sizes = sizes;
-    desc.dtype = NN_DTYPE_FLOAT64;
-    nn_model *m = nullptr;
-    ASSERT_NN_OK(nn_create(&m, &desc));
+    nn_model *m = book_net(NN_DTYPE_FLOAT64);
+    ASSERT_NE(m, nullptr);
     nn_device_info where;
     nn_device_info_init(&where);
 
@@ -477,15 +486,7 @@ BookRun run_book(nn_dtype dtype, const char *path) {
     std::vector<double> x(600);
     std::vector<int32_t> t(300);
     EXPECT_EQ(nn_dataset_spiral(x.data(), 600, t.data(), 300, 100, 3, rng, 0), NN_OK);
-    const size_t sizes[] = {2, 10, 3};
-    nn_model_desc desc;
-    nn_model_desc_init(&desc);
-    desc.n_layer_sizes = 3;
-    desc.layer_sizes = sizes;
-    desc.dtype = dtype;
-    desc.rng = rng;
-    nn_model *model = nullptr;
-    EXPECT_EQ(nn_create(&model, &desc), NN_OK);
+    nn_model *model = book_net(dtype, rng);
     EXPECT_EQ(nn_set_device(model, NN_DEVICE_CUDA, 0), NN_OK) << nn_last_error_message();
     nn_fit_options opts;
     nn_fit_options_init(&opts);
@@ -562,14 +563,7 @@ TEST(CudaBook, GroupedEpochsWaitOnceForTheWholeFit) {
     std::vector<int32_t> t(300);
     ASSERT_NN_OK(nn_dataset_spiral(x.data(), x.size(), t.data(), t.size(), 100, 3, nullptr, 1984));
     const auto waits_of_fit = [&](size_t epochs, nn_progress_fn progress) {
-        const size_t sizes[] = {2, 10, 3};
-        nn_model_desc desc;
-        nn_model_desc_init(&desc);
-        desc.n_layer_sizes = 3;
-        desc.layer_sizes = sizes;
-        desc.dtype = NN_DTYPE_FLOAT32;
-        nn_model *m = nullptr;
-        EXPECT_NN_OK(nn_create(&m, &desc));
+        nn_model *m = book_net(NN_DTYPE_FLOAT32);
         EXPECT_NN_OK(nn_set_device(m, NN_DEVICE_CUDA, 0));
         nn_fit_options o;
         nn_fit_options_init(&o);
