@@ -311,6 +311,8 @@ const nn_backend_iface kMinimalIface = {
     .optimizer_state_write = nullptr,
     .optimizer_state_read = nullptr,
     .data_attach = nullptr,
+    .capabilities = 0,         // one train_steps call never spans several epochs
+    .precision_set = nullptr,  // products always in the model's dtype
 };
 
 }  // namespace

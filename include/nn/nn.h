@@ -139,6 +139,18 @@ typedef enum nn_device_kind {
     NN_DEVICE_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_device_kind;
 
+/** How a float32 model's matrix products may be computed. A permission, not a demand: a
+ *  backend without such hardware (the CPU plugin, the reference, a GPU older than the
+ *  mode needs) computes them in float32 as always. Every other operation (activations,
+ *  losses, optimizer updates, sums over a batch) stays in the model's dtype. */
+typedef enum nn_precision {
+    NN_PRECISION_STRICT = 0,   /**< Every product in the model's dtype: the default, and the only choice for float64 models. */
+    NN_PRECISION_TF32 = 1,     /**< The products' inputs may be rounded to TF32 (float32's range, 10 fraction bits) on tensor cores, sums kept in float32. About 1e-3 relative per product. */
+    NN_PRECISION_FLOAT16 = 2,  /**< Inputs may be rounded to IEEE float16 (10 fraction bits, magnitudes up to 65504: larger inputs overflow), sums in float32. */
+    NN_PRECISION_BFLOAT16 = 3, /**< Inputs may be rounded to bfloat16 (float32's range, 7 fraction bits), sums in float32. */
+    NN_PRECISION_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
+} nn_precision;
+
 /** How training targets are given to ::nn_fit and ::nn_evaluate. */
 typedef enum nn_target_type {
     NN_TARGET_CLASS_INDEX = 0,  /**< `const int32_t[rows]`: one class index per row; `target_cols` must be 1. */
@@ -802,6 +814,24 @@ NN_API nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index);
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_STRUCT_SIZE.
  *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
+
+/** Lets the model's matrix products run in reduced precision where its device can (see
+ *  ::nn_precision): on the CUDA plugin, the cuBLAS products of training (nets too big for
+ *  its fused kernel) and of wide predictions use tensor cores in that format; the fused
+ *  kernel for small nets, the CPU plugin and the reference stay in float32. The setting
+ *  belongs to the model, not to its device: it moves with ::nn_set_device and applies
+ *  whenever the model is on a device that can honour it. It is not saved with the model
+ *  (a loaded model starts ::NN_PRECISION_STRICT). On failure the setting stays as it was.
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (not an ::nn_precision);
+ *          ::NN_ERR_UNSUPPORTED (a reduced precision for a float64 model); ::NN_ERR_BACKEND.
+ *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */
+NN_API nn_status nn_set_precision(nn_model *model, nn_precision precision);
+
+/** The precision the model's products may use, as last set (::NN_PRECISION_STRICT unless
+ *  ::nn_set_precision said otherwise).
+ *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
+ *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
+NN_API nn_status nn_get_precision(const nn_model *model, nn_precision *out_precision);
 
 /** @} */
 

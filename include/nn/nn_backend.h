@@ -193,6 +193,15 @@ typedef struct nn_backend_iface {
     /** NN_BACKEND_CAP_* bits; 0 (or beyond a shorter table's struct_size): none. What the
      *  backend accepts beyond the calls above. (Appended in libnn 0.2.) */
     uint64_t capabilities;
+
+    /** Sets how the model's float32 matrix products may be computed: an nn_precision of
+     *  nn.h (0 strict, 1 TF32, 2 float16, 3 bfloat16). A permission: the backend may
+     *  compute strictly anyway (say, where its hardware lacks the format); sums over a
+     *  batch and every per-element operation stay in the model's dtype. The host calls it
+     *  after model_create when the model's setting is not 0, and whenever the setting
+     *  changes; never with anything but 0 for a float64 model. NULL (or beyond a shorter
+     *  table's struct_size): the backend always computes strictly. (Appended in libnn 0.2.) */
+    nn_backend_result (*precision_set)(nn_backend_model *model, uint32_t precision);
 } nn_backend_iface;
 
 /** Type of the exported entry symbol. Returns NULL if the plugin cannot serve this host

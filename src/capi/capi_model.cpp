@@ -807,4 +807,23 @@ NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info) 
     });
 }
 
+NN_API nn_status nn_set_precision(nn_model *model, nn_precision precision) {
+    return guard("nn_set_precision", [&] {
+        nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kWrite, "model");
+        if (precision < NN_PRECISION_STRICT || precision > NN_PRECISION_BFLOAT16)
+            fail(NN_ERR_INVALID_ARGUMENT, "precision is not a known nn_precision (" + std::to_string(int(precision)) + ")");
+        m.set_precision(precision);
+    });
+}
+
+NN_API nn_status nn_get_precision(const nn_model *model, nn_precision *out_precision) {
+    return guard("nn_get_precision", [&] {
+        const nn::Model &m = model_of(model);
+        const nn::capi::Use use(model->users, nn::capi::Access::kRead, "model");
+        require(out_precision, "out_precision");
+        *out_precision = m.precision();
+    });
+}
+
 }  // extern "C"

@@ -58,7 +58,22 @@ Model::State Model::create_state(const Placement &placement) const {
     check_backend(placement.iface->model_create(placement.backend_index, &net, &raw), "creating the model on the backend");
     State state(raw, StateDeleter{placement.iface});
     write_params(state.get(), placement.iface);
+    if (precision_ != NN_PRECISION_STRICT) write_precision(state.get(), placement.iface, precision_);
     return state;
+}
+
+void Model::write_precision(nn_backend_model *state, const nn_backend_iface *iface, nn_precision precision) {
+    if (iface->struct_size < offsetof(nn_backend_iface, precision_set) + sizeof(void *) || !iface->precision_set)
+        return;  // such a backend computes strictly, which the setting allows
+    check_backend(iface->precision_set(state, uint32_t(precision)), "setting the precision of the products");
+}
+
+void Model::set_precision(nn_precision precision) {
+    if (precision != NN_PRECISION_STRICT && shape_.dtype != NN_DTYPE_FLOAT32)
+        fail(NN_ERR_UNSUPPORTED, "reduced precision applies to float32 models; this model computes in float64");
+    if (precision == precision_) return;
+    write_precision(state_.get(), placement_.iface, precision);
+    precision_ = precision;
 }
 
 void Model::write_params(nn_backend_model *state, const nn_backend_iface *iface) const {

@@ -175,6 +175,10 @@ public:
     void set_params(const std::vector<double> &params);
     // Moves to another backend/device; on failure the model stays where it was.
     void move_to(const Placement &placement);
+    // How float32 products may be computed (nn_precision), on this backend and any the
+    // model moves to; on failure the setting stays as it was.
+    nn_precision precision() const { return precision_; }
+    void set_precision(nn_precision precision);
     // Trains. All-or-nothing on failure: if a backend fails midway, parameters,
     // optimizer state, histories and `shuffle_rng` are restored to what they were. A
     // cancel or divergence is not a failure: the summary says so and the work is kept.
@@ -198,6 +202,8 @@ private:
     State create_state(const Placement &placement) const;
     void write_params(nn_backend_model *state, const nn_backend_iface *iface) const;
     static bool has_optimizer_members(const nn_backend_iface *iface);
+    // Hands `precision` to a backend state (nothing when the backend has no such member).
+    static void write_precision(nn_backend_model *state, const nn_backend_iface *iface, nn_precision precision);
     // Writes `kind` with `values` (model dtype bytes, or null for zeros) to a backend state.
     void write_optimizer(nn_backend_model *state, const nn_backend_iface *iface, nn_optimizer kind,
                          const void *values) const;
@@ -207,6 +213,7 @@ private:
     std::vector<double> params_;  // host copy, values exact in the model dtype
     LegacyRng rng_;
     Placement placement_;
+    nn_precision precision_ = NN_PRECISION_STRICT;  // before state_: create_state reads it
     State state_;
     uint64_t epochs_done_ = 0;
     std::vector<LossRecord> records_;

@@ -166,6 +166,7 @@ const nn_backend_iface kReferenceIface = {
     .optimizer_state_read = ref_optimizer_state_read,
     .data_attach = nullptr,  // the reference copies its data (data_upload)
     .capabilities = NN_BACKEND_CAP_EPOCH_GROUPS,
+    .precision_set = nullptr,  // the oracle is always strict
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
-/* Device enumeration and placement: nn_device_count/get, nn_set_device/get_device. */
+/* Device enumeration and placement: nn_device_count/get, nn_set_device/get_device;
+ * the precision setting that travels with a model (nn_set/get_precision). */
 #include "capi_test_util.h"
 
 #include <math.h>
@@ -289,6 +290,110 @@ static void test_nn_set_device_mid_training_continues_the_same_run(void **state)
     nn_destroy(b);
 }
 
+static nn_precision precision_of(nn_model *m)
+{
+    nn_precision p = (nn_precision)-7;
+    CAPI_OK(nn_get_precision(m, &p));
+    return p;
+}
+
+static void test_nn_precision_starts_strict_and_keeps_what_was_set(void **state)
+{
+    nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 1);
+    const nn_precision all[] = {NN_PRECISION_TF32, NN_PRECISION_FLOAT16, NN_PRECISION_BFLOAT16, NN_PRECISION_STRICT};
+    size_t i;
+    (void)state;
+    assert_int_equal(precision_of(m), NN_PRECISION_STRICT);
+    for (i = 0; i < sizeof all / sizeof all[0]; ++i) {
+        CAPI_OK(nn_set_precision(m, all[i]));
+        assert_int_equal(precision_of(m), all[i]);
+    }
+    nn_destroy(m);
+}
+
+static void test_nn_set_precision_rejects_bad_arguments_and_float64(void **state)
+{
+    nn_model *m32 = capi_small_model(NN_DTYPE_FLOAT32, 1), *m64 = capi_small_model(NN_DTYPE_FLOAT64, 1);
+    nn_precision p;
+    capi_snapshot snap;
+    (void)state;
+    CAPI_OK(nn_set_precision(m32, NN_PRECISION_TF32));
+    CAPI_FAIL(NN_ERR_NULL_POINTER, nn_set_precision(NULL, NN_PRECISION_TF32));
+    CAPI_FAIL(NN_ERR_NULL_POINTER, nn_get_precision(NULL, &p));
+    CAPI_FAIL(NN_ERR_NULL_POINTER, nn_get_precision(m32, NULL));
+    CAPI_FAIL(NN_ERR_INVALID_ARGUMENT, nn_set_precision(m32, (nn_precision)4));
+    CAPI_FAIL(NN_ERR_INVALID_ARGUMENT, nn_set_precision(m32, (nn_precision)-1));
+    assert_int_equal(precision_of(m32), NN_PRECISION_TF32);
+    /* float64 models compute strictly, always: asking for less is refused, not ignored. */
+    capi_snapshot_take(m64, &snap);
+    CAPI_FAIL(NN_ERR_UNSUPPORTED, nn_set_precision(m64, NN_PRECISION_TF32));
+    CAPI_FAIL(NN_ERR_UNSUPPORTED, nn_set_precision(m64, NN_PRECISION_BFLOAT16));
+    assert_int_equal(precision_of(m64), NN_PRECISION_STRICT);
+    CAPI_OK(nn_set_precision(m64, NN_PRECISION_STRICT));
+    capi_snapshot_assert_same(m64, &snap);
+    capi_snapshot_free(&snap);
+    nn_destroy(m32);
+    nn_destroy(m64);
+}
+
+/* The CPU plugin and the reference have no reduced-precision products: a float32 net
+ * whose hidden products are big enough for BLAS trains bit for bit as strictly. */
+static void test_nn_precision_changes_nothing_on_the_cpu_and_reference(void **state)
+{
+    const size_t sizes[] = {2, 64, 64, 3};
+    const nn_device_kind kinds[] = {NN_DEVICE_CPU, NN_DEVICE_REFERENCE};
+    const nn_precision reduced[] = {NN_PRECISION_TF32, NN_PRECISION_FLOAT16, NN_PRECISION_BFLOAT16};
+    nn_fit_options o = capi_fit_options(2, 30, 0.5, 1);
+    size_t k, i;
+    (void)state;
+    for (k = 0; k < 2; ++k) {
+        capi_snapshot strict;
+        nn_model *m = capi_model(NN_DTYPE_FLOAT32, sizes, 4, 9);
+        if (kinds[k] == NN_DEVICE_CPU && !find_available(NN_DEVICE_CPU, NULL)) fail_msg("no CPU plugin");
+        CAPI_OK(nn_set_device(m, kinds[k], 0));
+        CAPI_OK(nn_fit(m, x64, NN_DTYPE_FLOAT64, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1, &o, NULL));
+        capi_snapshot_take(m, &strict);
+        nn_destroy(m);
+        for (i = 0; i < 3; ++i) {
+            capi_snapshot got;
+            m = capi_model(NN_DTYPE_FLOAT32, sizes, 4, 9);
+            CAPI_OK(nn_set_device(m, kinds[k], 0));
+            CAPI_OK(nn_set_precision(m, reduced[i]));
+            CAPI_OK(nn_fit(m, x64, NN_DTYPE_FLOAT64, ROWS, 2, labels, NN_TARGET_CLASS_INDEX, 1, &o, NULL));
+            capi_snapshot_take(m, &got);
+            assert_memory_equal(got.params, strict.params, strict.n_params * sizeof(double));
+            assert_memory_equal(got.pred, strict.pred, CAPI_PROBE_ROWS * strict.n_outputs * sizeof(double));
+            capi_snapshot_free(&got);
+            nn_destroy(m);
+        }
+        capi_snapshot_free(&strict);
+    }
+}
+
+/* The setting belongs to the model: it survives moves, and is not saved. */
+static void test_nn_precision_moves_with_the_model_and_is_not_saved(void **state)
+{
+    nn_model *m = capi_small_model(NN_DTYPE_FLOAT32, 3), *loaded = NULL;
+    unsigned char *bytes;
+    size_t size = 0;
+    (void)state;
+    CAPI_OK(nn_set_precision(m, NN_PRECISION_FLOAT16));
+    CAPI_OK(nn_set_device(m, NN_DEVICE_REFERENCE, 0));
+    assert_int_equal(precision_of(m), NN_PRECISION_FLOAT16);
+    CAPI_OK(nn_set_device(m, NN_DEVICE_AUTO, 0));
+    assert_int_equal(precision_of(m), NN_PRECISION_FLOAT16);
+    CAPI_OK(nn_save_to_buffer(m, NULL, 0, &size, NULL));
+    bytes = malloc(size);
+    assert_non_null(bytes);
+    CAPI_OK(nn_save_to_buffer(m, bytes, size, &size, NULL));
+    CAPI_OK(nn_load_from_buffer(&loaded, bytes, size));
+    assert_int_equal(precision_of(loaded), NN_PRECISION_STRICT);
+    assert_int_equal(precision_of(m), NN_PRECISION_FLOAT16);
+    free(bytes);
+    nn_destroy(loaded);
+    nn_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +406,10 @@ int main(void)
         cmocka_unit_test(test_nn_set_device_rejects_bad_arguments_and_missing_devices),
         cmocka_unit_test(test_nn_reference_device_trains_like_the_cpu_device),
         cmocka_unit_test(test_nn_set_device_mid_training_continues_the_same_run),
+        cmocka_unit_test(test_nn_precision_starts_strict_and_keeps_what_was_set),
+        cmocka_unit_test(test_nn_set_precision_rejects_bad_arguments_and_float64),
+        cmocka_unit_test(test_nn_precision_changes_nothing_on_the_cpu_and_reference),
+        cmocka_unit_test(test_nn_precision_moves_with_the_model_and_is_not_saved),
     };
     return cmocka_run_group_tests(tests, setup_data, NULL);
 }

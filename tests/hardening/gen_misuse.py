@@ -104,6 +104,8 @@ VALID = {
     ("size_t", "i"): "0",
     ("nn_device_kind", "kind"): "NN_DEVICE_REFERENCE",
     ("int", "index"): "0",
+    ("nn_precision", "precision"): "NN_PRECISION_STRICT",
+    ("nn_precision *", "out_precision"): "&g_precision",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -199,6 +201,8 @@ FUNCTIONS = {
     "nn_device_get": {"zero": {"i": "ok"}, "max": {"i": "NN_ERR_INVALID_ARGUMENT"}, "why": "Entry 0 is the reference."},
     "nn_set_device": {"neg": {"index": "NN_ERR_INVALID_ARGUMENT"}},
     "nn_get_device": {},
+    "nn_set_precision": {},
+    "nn_get_precision": {},
 }
 
 STATUS_BITS = {}  # NN_OK / NN_ERR_* -> value, parsed from the header
@@ -493,6 +497,7 @@ static const uint32_t g_key[4] = {1, 2, 3, 4};
 static int g_int[3];
 static double g_double[2];
 static size_t g_size;
+static nn_precision g_precision;
 static nn_dtype g_dtype;
 
 /* A handle value that is not NULL, to see that a failed constructor writes NULL. */

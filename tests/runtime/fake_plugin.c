@@ -16,7 +16,7 @@ static nn_backend_iface table = {
 #else
     NN_BACKEND_ABI_VERSION,
 #endif
-    sizeof(nn_backend_iface), "fake", count, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    sizeof(nn_backend_iface), "fake", count, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL};
 #endif
 
 #if defined(FAKE_MISSING_DEP)

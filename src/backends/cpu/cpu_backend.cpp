@@ -890,6 +890,7 @@ const nn_backend_iface kCpuIface = {
     .optimizer_state_read = cpu_optimizer_state_read,
     .data_attach = cpu_data_attach,
     .capabilities = NN_BACKEND_CAP_EPOCH_GROUPS,
+    .precision_set = nullptr,  // no reduced-precision products on the CPU: always strict
 };
 
 }  // namespace
