@@ -669,6 +669,163 @@ TEST(CudaOutOfMemory, HugeBatchIsAStatusAndTheModelStaysUsable) {
     nn_destroy(m);
 }
 
+// ---- reduced precision (nn_set_precision) ----------------------------------------------------------
+
+// Whether the plugin under test is the host emulation (its device name says so).
+bool emulated() { return lower(cuda_entry().name).find("emulation") != std::string::npos; }
+
+// A float32 net for the graph path (its products are cuBLAS's), wide enough that a GPU's
+// cuBLAS surely takes them to tensor cores when allowed: 512 wide on a GPU, 128 in the
+// (slow) emulation.
+Case precision_case() {
+    const size_t w = emulated() ? 128 : 512;
+    return Case{{32, w, w, 10}, NN_ACTIVATION_RELU, NN_LOSS_SOFTMAX_CROSS_ENTROPY, NN_DTYPE_FLOAT32, 32,
+                NN_OPTIMIZER_SGD, 0, 0, false};
+}
+
+// The largest |got − want| over the largest |want|.
+double spread(const std::vector<double> &got, const std::vector<double> &want) {
+    double diff = 0.0, scale = 0.0;
+    for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+        diff = std::max(diff, std::fabs(got[i] - want[i]));
+        scale = std::max(scale, std::fabs(want[i]));
+    }
+    return scale > 0.0 ? diff / scale : diff;
+}
+
+// Trains `c` on the GPU with products in `p`, the setting made on the CPU before the move
+// or on the GPU after it.
+Trained train_in(const Case &c, const Data &d, nn_precision p, bool before_moving, size_t epochs = 2) {
+    Trained t;
+    nn_model *m = create(c, before_moving ? NN_DEVICE_CPU : NN_DEVICE_CUDA);
+    if (!m) {
+        t.status = NN_ERR_INTERNAL;
+        return t;
+    }
+    t.status = nn_set_precision(m, p);
+    if (t.status == NN_OK && before_moving) t.status = nn_set_device(m, NN_DEVICE_CUDA, 0);
+    nn_precision now = NN_PRECISION_STRICT;
+    if (t.status == NN_OK) t.status = nn_get_precision(m, &now);
+    EXPECT_EQ(now, p);
+    if (t.status == NN_OK) t.status = fit(m, c, d, epochs);
+    Trained r = read_back(m, d, c.sizes.back(), c.sizes.front());
+    r.status = t.status;
+    nn_destroy(m);
+    return r;
+}
+
+const char *precision_name(nn_precision p) {
+    switch (p) {
+    case NN_PRECISION_TF32: return "tf32";
+    case NN_PRECISION_FLOAT16: return "float16";
+    case NN_PRECISION_BFLOAT16: return "bfloat16";
+    default: return "strict";
+    }
+}
+
+// Each reduced precision changes the results (the products really ran in it) and stays
+// near the strict run: after 16 SGD steps no parameter is further from the strict run's
+// than 1e-2 of its largest parameter, and every step's loss is within 2e-3 relative (TF32,
+// float16: 10 fraction bits) or 5e-3 (bfloat16: 7). The emulation measured 3.5e-3 and
+// 2.1e-4 / 6.0e-4 (each run records its figures as test properties).
+TEST(CudaPrecision, ReducedProductsStayCloseToStrict) {
+    REQUIRE_CUDA();
+    PathScope scope("graph");
+    const Case c = precision_case();
+    const Data d = random_data(c, 256, 31);
+    const Trained strict = train_in(c, d, NN_PRECISION_STRICT, false);
+    ASSERT_NN_OK(strict.status);
+    for (nn_precision p : {NN_PRECISION_TF32, NN_PRECISION_FLOAT16, NN_PRECISION_BFLOAT16}) {
+        SCOPED_TRACE(precision_name(p));
+        const Trained got = train_in(c, d, p, false);
+        ASSERT_NN_OK(got.status);
+        EXPECT_NE(got.params, strict.params) << "the products did not change: still strict?";
+        const double worst = spread(got.params, strict.params);
+        RecordProperty(std::string(precision_name(p)) + " params spread", std::to_string(worst));
+        EXPECT_LE(worst, 1e-2);
+        expect_close(got.step_losses, strict.step_losses, p == NN_PRECISION_BFLOAT16 ? 5e-3 : 2e-3, 1e-3,
+                     std::string(precision_name(p)) + " step losses");
+    }
+}
+
+// The setting belongs to the model: made on the CPU, it applies once the model is on the
+// GPU, exactly as when made there.
+TEST(CudaPrecision, SettingFollowsTheModelOntoTheGpu) {
+    REQUIRE_CUDA();
+    PathScope scope("graph");
+    const Case c = precision_case();
+    const Data d = random_data(c, 256, 32);
+    const Trained here = train_in(c, d, NN_PRECISION_TF32, false);
+    const Trained moved = train_in(c, d, NN_PRECISION_TF32, true);
+    ASSERT_NN_OK(here.status);
+    ASSERT_NN_OK(moved.status);
+    EXPECT_EQ(moved.params, here.params);
+    EXPECT_EQ(moved.step_losses, here.step_losses);
+}
+
+// Changing the setting between fits takes effect at the next fit, and going back to
+// strict gives the strict trajectory bit for bit.
+TEST(CudaPrecision, ChangingItBetweenFitsTakesEffect) {
+    REQUIRE_CUDA();
+    PathScope scope("graph");
+    const Case c = precision_case();
+    const Data d = random_data(c, 256, 33);
+    std::vector<std::vector<double>> finals;
+    // 0: strict, strict; 1: strict, TF32; 2: strict, (TF32 then strict again).
+    for (int variant = 0; variant < 3; ++variant) {
+        nn_model *m = create(c, NN_DEVICE_CUDA);
+        ASSERT_NE(m, nullptr);
+        ASSERT_NN_OK(fit(m, c, d, 1));
+        if (variant >= 1) {
+            ASSERT_NN_OK(nn_set_precision(m, NN_PRECISION_TF32));
+        }
+        if (variant == 2) {
+            ASSERT_NN_OK(nn_set_precision(m, NN_PRECISION_STRICT));
+        }
+        ASSERT_NN_OK(fit(m, c, d, 1));
+        finals.push_back(read_back(m, d, c.sizes.back(), c.sizes.front()).params);
+        nn_destroy(m);
+    }
+    EXPECT_NE(finals[1], finals[0]) << "the second fit kept the strict graph";
+    EXPECT_LE(spread(finals[1], finals[0]), 1e-2);
+    EXPECT_EQ(finals[2], finals[0]);
+}
+
+// Predictions through a wide layer (cuBLAS) follow the setting; strict again gives the
+// strict scores bit for bit.
+TEST(CudaPrecision, WidePredictionsFollowIt) {
+    REQUIRE_CUDA();
+    const Case c = precision_case();
+    const Data d = random_data(c, 256, 34);  // 256 rows × w × w ≥ 2^22: the hidden layer's product is cuBLAS's
+    nn_model *m = create(c, NN_DEVICE_CUDA);
+    ASSERT_NE(m, nullptr);
+    const std::vector<double> strict = read_back(m, d, c.sizes.back(), c.sizes.front()).scores;
+    ASSERT_NN_OK(nn_set_precision(m, NN_PRECISION_BFLOAT16));
+    const std::vector<double> reduced = read_back(m, d, c.sizes.back(), c.sizes.front()).scores;
+    ASSERT_NN_OK(nn_set_precision(m, NN_PRECISION_STRICT));
+    const std::vector<double> again = read_back(m, d, c.sizes.back(), c.sizes.front()).scores;
+    EXPECT_NE(reduced, strict);
+    EXPECT_LE(spread(reduced, strict), 2e-2);
+    EXPECT_EQ(again, strict);
+    nn_destroy(m);
+}
+
+// The fused kernel (small nets) computes strictly whatever the setting: the book's net in
+// float32 trains bit for bit as without it.
+TEST(CudaPrecision, FusedKernelStaysStrict) {
+    REQUIRE_CUDA();
+    PathScope scope("fused");
+    Case c{{2, 10, 3}, NN_ACTIVATION_SIGMOID, NN_LOSS_SOFTMAX_CROSS_ENTROPY, NN_DTYPE_FLOAT32, 30, NN_OPTIMIZER_SGD,
+           0, 0, false};
+    const Data d = random_data(c, 300, 35);
+    const Trained strict = train_in(c, d, NN_PRECISION_STRICT, false, 3);
+    const Trained tf32 = train_in(c, d, NN_PRECISION_TF32, false, 3);
+    ASSERT_NN_OK(strict.status);
+    ASSERT_NN_OK(tf32.status);
+    EXPECT_EQ(tf32.params, strict.params);
+    EXPECT_EQ(tf32.step_losses, strict.step_losses);
+}
+
 // ---- the plugin's table, driven directly ------------------------------------------------------------
 
 thread_local std::string g_plugin_error;
@@ -986,6 +1143,40 @@ TEST(CudaAbi, OptimizerStateRoundTripAndContractChecks) {
         EXPECT_EQ(f->train_steps(a.m, bad, 1, 2, &c, l), NN_BACKEND_ERR_INVALID);
         EXPECT_EQ(f->train_steps(a.m, p.order.data(), 2, 2, &c, l), NN_BACKEND_OK) << g_plugin_error;
     }
+}
+
+TEST(CudaAbi, PrecisionSetChecksItsArguments) {
+    REQUIRE_PLUGIN(f);
+    ASSERT_GE(f->struct_size, offsetof(nn_backend_iface, precision_set) + sizeof(void *));
+    ASSERT_NE(f->precision_set, nullptr);
+    EXPECT_EQ(f->precision_set(nullptr, 0), NN_BACKEND_ERR_INVALID);
+    Direct d64(f, {2, 4, 3}, true, true, 0);
+    EXPECT_EQ(f->precision_set(d64.m, 1), NN_BACKEND_ERR_INVALID) << "a float64 model is only ever given 0";
+    EXPECT_EQ(f->precision_set(d64.m, 0), NN_BACKEND_OK) << g_plugin_error;
+    Direct d32(f, {2, 4, 3}, false, true, 0);
+    EXPECT_EQ(f->precision_set(d32.m, 4), NN_BACKEND_ERR_UNSUPPORTED);
+    for (uint32_t p = 0; p <= 3; ++p) EXPECT_EQ(f->precision_set(d32.m, p), NN_BACKEND_OK) << g_plugin_error;
+}
+
+// Set between two train_steps calls on one training set, the precision applies to the
+// second call although its step graph was captured by the first: it is captured again.
+TEST(CudaAbi, PrecisionSetBetweenCallsRecapturesTheStep) {
+    REQUIRE_PLUGIN(f);
+    PathScope scope("graph");
+    const Problem p = problem(64, 16, 4, 64, 3);
+    Direct a(f, {16, 64, 64, 4}, false, true, 0), b(f, {16, 64, 64, 4}, false, true, 0);
+    a.upload(p.x, p.labels, p.targets, 64, 16);
+    b.upload(p.x, p.labels, p.targets, 64, 16);
+    const nn_backend_train_config c = base_config(0.1);
+    std::vector<double> la(4), lb(4);
+    ASSERT_EQ(f->train_steps(a.m, p.order.data(), 4, 16, &c, la.data()), NN_BACKEND_OK) << g_plugin_error;
+    ASSERT_EQ(f->train_steps(b.m, p.order.data(), 4, 16, &c, lb.data()), NN_BACKEND_OK) << g_plugin_error;
+    ASSERT_EQ(a.params(), b.params());
+    ASSERT_EQ(f->precision_set(a.m, 1), NN_BACKEND_OK) << g_plugin_error;
+    ASSERT_EQ(f->train_steps(a.m, p.order.data(), 4, 16, &c, la.data()), NN_BACKEND_OK) << g_plugin_error;
+    ASSERT_EQ(f->train_steps(b.m, p.order.data(), 4, 16, &c, lb.data()), NN_BACKEND_OK) << g_plugin_error;
+    EXPECT_NE(a.params(), b.params()) << "the second call replayed the strict graph";
+    EXPECT_NE(la, lb);
 }
 
 }  // namespace

@@ -23,7 +23,8 @@
 // it points at changes.
 //
 // Arithmetic: nn_math.h's per-element rules, compiled without fused multiply-adds
-// (--fmad=false), like the rest of libnn; cuBLAS in strict float32/float64 (no TF32).
+// (--fmad=false), like the rest of libnn; cuBLAS in strict float32/float64 (no TF32)
+// unless the caller let a float32 model's products use TF32, float16 or bfloat16.
 // Sums over a batch or over the parameters are grouped in a fixed order (no atomics), so
 // a run repeats bit for bit on one device.
 #include <algorithm>
@@ -151,6 +152,13 @@ Enumeration enumerate_devices() {
     return out;
 }
 
+int compute_capability(int device) {
+    int major = 0, minor = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "reading the compute capability");
+    check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "reading the compute capability");
+    return major * 10 + minor;
+}
+
 size_t shared_memory_limit(int device) {
     int v = 0;
     check(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "reading the shared-memory limit");
@@ -174,6 +182,7 @@ Enumeration enumerate_devices() {
     out.count = 1;
     return out;
 }
+int compute_capability(int) { return 90; }  // emulates a Hopper GPU
 size_t shared_memory_limit(int) { return 227 * 1024; }
 void check_kernel_image() {}
 #endif
@@ -265,6 +274,7 @@ public:
         set_device(device_);
         check_kernel_image();
         smem_limit_ = shared_memory_limit(device_);
+        cc_ = compute_capability(device_);
         stream_ = stream_create();
         try {
             P_ = DeviceBuffer<T>(N_, "the parameters");
@@ -495,6 +505,22 @@ public:
         }
     }
 
+    // How the float32 products (cuBLAS's) may be computed. Honoured where the device has
+    // tensor cores for the format (float16 from compute capability 7.0, TF32 and bfloat16
+    // from 8.0), strict elsewhere, which the setting allows. The fused kernel's products
+    // are always strict: they are too small for tensor cores to pay.
+    void set_precision(uint32_t precision) {
+        if (precision > kPrecisionBfloat16) fail(NN_BACKEND_ERR_UNSUPPORTED, "cuda backend: an unknown precision");
+        if (sizeof(T) != sizeof(float) && precision != kPrecisionStrict)
+            fail(NN_BACKEND_ERR_INVALID, "cuda backend: reduced precision for a float64 model");
+        const int needs = precision == kPrecisionFloat16 ? 70 : 80;
+        const uint32_t effective = precision != kPrecisionStrict && cc_ >= needs ? precision : kPrecisionStrict;
+        if (effective == precision_) return;
+        drop_graphs();  // they were captured with the other kind of product
+        precision_ = effective;
+        blas_.precision = effective;
+    }
+
     size_t params() const { return N_; }
 
 private:
@@ -545,7 +571,9 @@ private:
     }
 
     void ensure_blas() {
-        if (!blas_.handle) blas_ = blas_create(stream_);
+        if (blas_.handle) return;
+        blas_ = blas_create(stream_);
+        blas_.precision = precision_;
     }
 
     bool use_fused(size_t batch) const {
@@ -737,6 +765,8 @@ private:
     Stream stream_{};
     std::vector<size_t> sizes_, w_off_, b_off_, starts_host_;
     size_t L_ = 0, N_ = 0, smem_limit_ = 0;
+    int cc_ = 0;                           // compute capability × 10
+    uint32_t precision_ = kPrecisionStrict;  // in effect for the float32 products
     uint32_t act_ = 0;
     bool ce_ = true;
     DeviceBuffer<T> P_, G_, S_;
@@ -882,6 +912,10 @@ nn_backend_result cuda_optimizer_state_read(nn_backend_model *m, void *out, size
     return with_model(m, [&](auto &impl) { impl.optimizer_state_read(out, count); });
 }
 
+nn_backend_result cuda_precision_set(nn_backend_model *m, uint32_t precision) {
+    return with_model(m, [&](auto &impl) { impl.set_precision(precision); });
+}
+
 const nn_backend_iface kCudaIface = {
     .abi_version = NN_BACKEND_ABI_VERSION,
     .struct_size = sizeof(nn_backend_iface),
@@ -899,6 +933,7 @@ const nn_backend_iface kCudaIface = {
     .optimizer_state_read = cuda_optimizer_state_read,
     .data_attach = nullptr,  // the training set is copied to the GPU anyway
     .capabilities = NN_BACKEND_CAP_EPOCH_GROUPS,
+    .precision_set = cuda_precision_set,
 };
 
 }  // namespace impl

@@ -38,6 +38,7 @@
 #include <type_traits>
 #define NN_DEV __device__
 #else
+#include <cmath>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -45,6 +46,9 @@
 #endif
 
 namespace nncuda {
+
+// nn.h's nn_precision, as the ABI passes it: how float32 products may be computed.
+constexpr uint32_t kPrecisionStrict = 0, kPrecisionTf32 = 1, kPrecisionFloat16 = 2, kPrecisionBfloat16 = 3;
 
 // A failure inside the backend, turned into a status and a sentence at the table's
 // boundary (kind is an nn_backend_result).
@@ -279,6 +283,10 @@ struct CublasApi {
     decltype(&cublasDgemm_v2) dgemm = nullptr;
     decltype(&cublasSgemv_v2) sgemv = nullptr;
     decltype(&cublasDgemv_v2) dgemv = nullptr;
+    // cublasGemmEx's C entry (the header overloads the name in C++).
+    cublasStatus_t (*gemm_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                              const void *, cudaDataType, int, const void *, cudaDataType, int, const void *, void *,
+                              cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
     std::string error;  // why it could not be loaded, or ""
 };
 
@@ -312,6 +320,7 @@ inline CublasApi load_cublas() {
     sym(api.dgemm, "cublasDgemm_v2");
     sym(api.sgemv, "cublasSgemv_v2");
     sym(api.dgemv, "cublasDgemv_v2");
+    sym(api.gemm_ex, "cublasGemmEx");
     if (!all) api.error = soname + " lacks a function this plugin uses (an older cuBLAS?)";
     return api;  // the library stays loaded for the life of the process
 }
@@ -324,6 +333,7 @@ inline const CublasApi &cublas() {
 struct Blas {
     cublasHandle_t handle = nullptr;
     void *workspace = nullptr;
+    uint32_t precision = kPrecisionStrict;  // of the float32 products
 };
 
 constexpr size_t kBlasWorkspace = size_t(32) << 20;  // Hopper's recommended 32 MiB
@@ -335,7 +345,8 @@ inline bool blas_available(std::string *why = nullptr) {
     return api.error.empty();
 }
 
-// A handle bound to `s`, strict float32/float64 (no TF32: CUBLAS_DEFAULT_MATH), with its
+// A handle bound to `s`, strict float32/float64 (no TF32: CUBLAS_DEFAULT_MATH; a reduced
+// precision the caller asked for is a compute type of the float32 products), with its
 // own workspace so that a graph capture never makes cuBLAS allocate.
 inline Blas blas_create(Stream s) {
     const CublasApi &api = cublas();
@@ -365,13 +376,24 @@ inline void blas_destroy(Blas &b) {
     b = Blas{};
 }
 
-// C (m×n) = op(A) · op(B), column-major, as cublas<t>gemm with α = 1, β = 0.
+// C (m×n) = op(A) · op(B), column-major, as cublas<t>gemm with α = 1, β = 0. float32
+// products in a reduced precision go through cublasGemmEx with float32 buffers and a
+// compute type that lets cuBLAS round the inputs to that format on tensor cores.
 inline void gemm(const Blas &b, Stream, bool ta, bool tb, int m, int n, int k, const float *A, int lda, const float *B,
                  int ldb, float *C, int ldc) {
     const float one = 1.0f, zero = 0.0f;
-    check_blas(cublas().sgemm(b.handle, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &one, A,
-                              lda, B, ldb, &zero, C, ldc),
-               "a float32 matrix product");
+    const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (b.precision == kPrecisionStrict) {
+        check_blas(cublas().sgemm(b.handle, opa, opb, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc),
+                   "a float32 matrix product");
+        return;
+    }
+    const cublasComputeType_t type = b.precision == kPrecisionTf32      ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                     : b.precision == kPrecisionFloat16 ? CUBLAS_COMPUTE_32F_FAST_16F
+                                                                        : CUBLAS_COMPUTE_32F_FAST_16BF;
+    check_blas(cublas().gemm_ex(b.handle, opa, opb, m, n, k, &one, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, &zero, C,
+                                CUDA_R_32F, ldc, type, CUBLAS_GEMM_DEFAULT),
+               "a float32 matrix product in reduced precision");
 }
 inline void gemm(const Blas &b, Stream, bool ta, bool tb, int m, int n, int k, const double *A, int lda,
                  const double *B, int ldb, double *C, int ldc) {
@@ -546,6 +568,7 @@ inline void graph_free(Graph &g) { g.ops.reset(); }
 struct Blas {
     void *handle = nullptr;
     void *workspace = nullptr;
+    uint32_t precision = kPrecisionStrict;  // of the float32 products
 };
 constexpr size_t kBlasWorkspace = size_t(32) << 20;
 inline bool blas_available(std::string *why = nullptr) {
@@ -563,22 +586,50 @@ inline void blas_destroy(Blas &b) {
     b = Blas{};
 }
 
+// A float32 input of a reduced-precision product, as the tensor cores see it: rounded to
+// nearest (ties to even) with `fraction` fraction bits; float16 also to its range
+// (subnormals below 2^-14, infinity from 65520 on).
+inline float emu_round_fraction(float v, int fraction) {
+    uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) return v;  // infinity, NaN
+    const int drop = 23 - fraction;
+    u = (u + ((1u << (drop - 1)) - 1u) + ((u >> drop) & 1u)) & ~((1u << drop) - 1u);
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+inline float emu_reduce(float v, uint32_t precision) {
+    switch (precision) {
+    case kPrecisionTf32: return emu_round_fraction(v, 10);
+    case kPrecisionBfloat16: return emu_round_fraction(v, 7);
+    case kPrecisionFloat16: {
+        if (std::fabs(v) < 0x1p-14f) return std::nearbyint(v * 0x1p24f) * 0x1p-24f;  // subnormal steps of 2^-24
+        const float r = emu_round_fraction(v, 10);
+        return std::fabs(r) >= 65536.0f ? std::copysign(INFINITY, r) : r;
+    }
+    default: return v;
+    }
+}
+inline double emu_reduce(double v, uint32_t) { return v; }  // float64 products are always strict
+
 // cuBLAS's column-major semantics, spelled out: element (r, c) of a matrix with leading
 // dimension ld is at r + c·ld; op T reads the stored matrix transposed. Arguments that
-// cuBLAS would reject are rejected.
+// cuBLAS would reject are rejected. A reduced precision rounds each input as above and
+// sums in float32.
 template <typename T>
 void gemm(const Blas &b, Stream, bool ta, bool tb, int m, int n, int k, const T *A, int lda, const T *B, int ldb, T *C,
           int ldc) {
     if (!b.handle) fail(NN_BACKEND_ERR_INVALID, "cuda backend (emulation): gemm without a handle");
     if (m < 0 || n < 0 || k < 0 || lda < (ta ? k : m) || lda < 1 || ldb < (tb ? n : k) || ldb < 1 || ldc < m || ldc < 1)
         fail(NN_BACKEND_ERR_DEVICE, "cuda backend: a float matrix product: CUBLAS_STATUS_INVALID_VALUE (emulated)");
+    const uint32_t precision = b.precision;
     emu_run([=] {
         for (int c = 0; c < n; ++c)
             for (int r = 0; r < m; ++r) {
                 T acc = T(0);
                 for (int p = 0; p < k; ++p) {
-                    const T a = ta ? A[p + size_t(r) * lda] : A[r + size_t(p) * lda];
-                    const T bb = tb ? B[c + size_t(p) * ldb] : B[p + size_t(c) * ldb];
+                    const T a = emu_reduce(ta ? A[p + size_t(r) * lda] : A[r + size_t(p) * lda], precision);
+                    const T bb = emu_reduce(tb ? B[c + size_t(p) * ldb] : B[p + size_t(c) * ldb], precision);
                     acc += a * bb;
                 }
                 C[r + size_t(c) * ldc] = acc;
