@@ -10,6 +10,7 @@ const INITS = { normal: 0, xavier: 1, he: 2 };
 const DTYPES = { float32: C.NN_DTYPE_FLOAT32, float64: C.NN_DTYPE_FLOAT64 };
 const STORAGE = { model: C.NN_DTYPE_MODEL, float16: C.NN_DTYPE_FLOAT16, float32: C.NN_DTYPE_FLOAT32, float64: C.NN_DTYPE_FLOAT64 };
 const DEVICES = { cpu: 0, cuda: 1, reference: 2, auto: 3 };
+const PRECISIONS = { strict: 0, tf32: 1, float16: 2, bfloat16: 3 };
 const DEVICE_NAMES = ['cpu', 'cuda', 'reference', 'auto'];
 
 function choice(what, value, table) {
@@ -147,4 +148,4 @@ function devices() {
 }
 
 module.exports = { LibnnError, CancelledError, DivergedError, STATUS, Handle, Rng, spiral, devices, deviceFrom, asMatrix, asTargets, choice, count, uint32,
-  ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES, libraryPath, version: () => fn.nn_version_string() };
+  ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES, PRECISIONS, libraryPath, version: () => fn.nn_version_string() };

@@ -32,7 +32,8 @@ const { lib, path: libraryPath } = loadLibrary();
 
 // Enums are signed 32-bit ints in nn.h.
 for (const name of ['nn_status', 'nn_dtype', 'nn_activation', 'nn_loss', 'nn_init',
-  'nn_device_kind', 'nn_target_type', 'nn_output', 'nn_optimizer', 'nn_progress_event']) koffi.alias(name, 'int32_t');
+  'nn_device_kind', 'nn_target_type', 'nn_output', 'nn_optimizer', 'nn_progress_event', 'nn_precision'])
+  koffi.alias(name, 'int32_t');
 
 koffi.opaque('nn_model');
 koffi.opaque('nn_rng');
@@ -193,6 +194,8 @@ const PROTOTYPES = [
   'nn_status nn_device_get(size_t i, _Inout_ nn_device_info *out_info)',
   'nn_status nn_set_device(nn_model *model, nn_device_kind kind, int index)',
   'nn_status nn_get_device(const nn_model *model, _Inout_ nn_device_info *out_info)',
+  'nn_status nn_set_precision(nn_model *model, nn_precision precision)',
+  'nn_status nn_get_precision(const nn_model *model, _Out_ nn_precision *out_precision)',
 ];
 
 const fn = {};

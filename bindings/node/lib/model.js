@@ -3,12 +3,13 @@
 const { koffi, fn, C, types, modelDesc, fitOptions, fitReport, saveOptions, deviceInfo } = require('./ffi');
 const { check, errorFor } = require('./errors');
 const { Handle, asMatrix, asTargets, choice, count, uint32, deviceFrom,
-  ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES } = require('./core');
+  ACTIVATIONS, LOSSES, INITS, DTYPES, STORAGE, DEVICES, PRECISIONS } = require('./core');
 
 const OUT_TYPES = { float32: Float32Array, float64: Float64Array };
 const OPTIMIZERS = { sgd: 0, momentum: 1, nesterov: 2, adagrad: 3, rmsprop: 4, adam: 5 };
 const EVENTS = { [C.NN_PROGRESS_REPORT]: 'report', [C.NN_PROGRESS_EPOCH_END]: 'epochEnd' };
 const DEVICE_NAMES = ['cpu', 'cuda', 'reference'];
+const PRECISION_NAMES = Object.keys(PRECISIONS);
 // fit() options: camelCase name -> nn_fit_options field, for the plain numbers.
 const REAL_OPTIONS = { momentum: 'momentum', decayRate: 'decay_rate', beta1: 'beta1', beta2: 'beta2',
   epsilon: 'epsilon', maxGradNorm: 'max_grad_norm', weightDecay: 'weight_decay',
@@ -47,7 +48,8 @@ function progressFrom(p) {
 class Model extends Handle {
   /**
    * new Model({ layerSizes: [2, 10, 3], activation: 'sigmoid', loss: 'softmax_cross_entropy',
-   *             dtype: 'float32', init: 'normal', initStd: 0.01, seed: 1984, rng, device })
+   *             dtype: 'float32', init: 'normal', initStd: 0.01, seed: 1984, rng, device,
+   *             precision: 'strict' })
    * The defaults are nn.h's (the book's chapter-1 net in float32). `rng` (a libnn.Rng) draws
    * the initial weights from a shared stream instead of `seed`.
    */
@@ -73,6 +75,7 @@ class Model extends Handle {
     check(fn.nn_create(out, desc));
     super(out[0], fn.nn_destroy);
     this._describe();
+    if (o.precision !== undefined && o.precision !== 'strict') this.precision = o.precision;
     if (o.device !== undefined && o.device !== 'auto') this.setDevice(o.device);
   }
 
@@ -353,6 +356,19 @@ class Model extends Handle {
     const info = deviceInfo();
     check(fn.nn_get_device(this.handle, info));
     return deviceFrom(info);
+  }
+
+  /** How the float32 matrix products may be computed: 'strict' (the default), 'tf32',
+   *  'float16' or 'bfloat16' (tensor cores on a GPU that has them; the CPU and the reference
+   *  stay strict). It moves with the model and is not saved; float64 models are always strict. */
+  get precision() {
+    const out = [0];
+    check(fn.nn_get_precision(this.handle, out));
+    return PRECISION_NAMES[out[0]] || String(out[0]);
+  }
+
+  set precision(value) {
+    check(fn.nn_set_precision(this.handle, choice('precision', value, PRECISIONS)));
   }
 }
 

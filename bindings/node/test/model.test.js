@@ -142,6 +142,22 @@ test('devices: reference works, unavailable CUDA throws and the model stays', ()
   model.dispose();
 });
 
+test('precision: a model setting that moves with it, is not saved, and is refused for float64', () => {
+  const model = new libnn.Model({ layerSizes: [2, 10, 3], precision: 'tf32' });
+  assert.equal(model.precision, 'tf32');
+  model.precision = 'bfloat16';
+  model.setDevice('reference');
+  assert.equal(model.precision, 'bfloat16');
+  const loaded = libnn.Model.fromBuffer(model.toBuffer());
+  assert.equal(loaded.precision, 'strict');
+  assert.throws(() => { model.precision = 'fp8'; }, RangeError);
+  assert.equal(model.precision, 'bfloat16');
+  const double = new libnn.Model({ layerSizes: [2, 10, 3], dtype: 'float64' });
+  assert.throws(() => { double.precision = 'tf32'; }, (e) => e.status === libnn.STATUS.UNSUPPORTED && /float32/.test(e.detail));
+  assert.equal(double.precision, 'strict');
+  [model, loaded, double].forEach((m) => m.dispose());
+});
+
 test('dispose is idempotent and later use throws; typed arrays pass in place', () => {
   const model = new libnn.Model({ layerSizes: [2, 4, 3], seed: 7 });
   const out = new Float32Array(3);

@@ -36,6 +36,7 @@ NN_ACTIVATION_SIGMOID, NN_ACTIVATION_RELU, NN_ACTIVATION_TANH, NN_ACTIVATION_IDE
 NN_LOSS_SOFTMAX_CROSS_ENTROPY, NN_LOSS_MEAN_SQUARED_ERROR = 0, 1
 NN_INIT_NORMAL, NN_INIT_XAVIER, NN_INIT_HE = 0, 1, 2
 NN_DEVICE_CPU, NN_DEVICE_CUDA, NN_DEVICE_REFERENCE, NN_DEVICE_AUTO = 0, 1, 2, 3
+NN_PRECISION_STRICT, NN_PRECISION_TF32, NN_PRECISION_FLOAT16, NN_PRECISION_BFLOAT16 = 0, 1, 2, 3
 NN_TARGET_CLASS_INDEX, NN_TARGET_ROWS_FLOAT32, NN_TARGET_ROWS_FLOAT64 = 0, 1, 2
 NN_OUTPUT_SCORES, NN_OUTPUT_PROBABILITIES = 0, 1
 (NN_OPTIMIZER_SGD, NN_OPTIMIZER_MOMENTUM, NN_OPTIMIZER_NESTEROV, NN_OPTIMIZER_ADAGRAD,
@@ -244,6 +245,8 @@ _SIGNATURES = {
     "nn_device_count": (c_status, [P(c_size)]),
     "nn_device_get": (c_status, [c_size, P(nn_device_info)]),
     "nn_set_device": (c_status, [nn_model_p, c_enum, ctypes.c_int]),
+    "nn_set_precision": (c_status, [nn_model_p, c_enum]),
+    "nn_get_precision": (c_status, [nn_model_p, P(c_enum)]),
     "nn_get_device": (c_status, [nn_model_p, P(nn_device_info)]),
 }
 

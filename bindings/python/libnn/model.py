@@ -19,6 +19,9 @@ LOSSES = {"softmax_cross_entropy": _capi.NN_LOSS_SOFTMAX_CROSS_ENTROPY,
           "mse": _capi.NN_LOSS_MEAN_SQUARED_ERROR}
 INITS = {"normal": _capi.NN_INIT_NORMAL, "xavier": _capi.NN_INIT_XAVIER, "he": _capi.NN_INIT_HE}
 DTYPES = {"float32": _capi.NN_DTYPE_FLOAT32, "float64": _capi.NN_DTYPE_FLOAT64}
+PRECISIONS = {"strict": _capi.NN_PRECISION_STRICT, "tf32": _capi.NN_PRECISION_TF32,
+              "float16": _capi.NN_PRECISION_FLOAT16, "bfloat16": _capi.NN_PRECISION_BFLOAT16}
+_PRECISION_NAMES = {v: k for k, v in PRECISIONS.items()}
 STORAGE = {"model": _capi.NN_DTYPE_MODEL, "float16": _capi.NN_DTYPE_FLOAT16,
            "float32": _capi.NN_DTYPE_FLOAT32, "float64": _capi.NN_DTYPE_FLOAT64}
 
@@ -157,7 +160,8 @@ class Model(_Handle):
     _destroy = staticmethod(_capi.nn_destroy)
 
     def __init__(self, layer_sizes, activation="sigmoid", loss="softmax_cross_entropy",
-                 dtype="float32", init="normal", init_std=0.01, seed=1984, rng=None, device=None):
+                 dtype="float32", init="normal", init_std=0.01, seed=1984, rng=None, device=None,
+                 precision="strict"):
         sizes = [_count("layer size", s) for s in layer_sizes]
         desc = _capi.model_desc()
         arr = (ctypes.c_size_t * len(sizes))(*sizes)
@@ -177,6 +181,8 @@ class Model(_Handle):
         else:
             check(_capi.nn_create(ctypes.byref(out), ctypes.byref(desc)))
         self._adopt(out)
+        if precision != "strict":
+            self.precision = precision
         if device is not None:
             self.set_device(device)
 
@@ -512,6 +518,23 @@ class Model(_Handle):
         with self._lock:
             check(_capi.nn_get_device(self._handle, ctypes.byref(info)))
         return device_info_from(info)
+
+    @property
+    def precision(self):
+        """How the float32 matrix products may be computed: "strict" (the default), or
+        "tf32", "float16", "bfloat16" (tensor cores on a GPU that has them; the CPU and the
+        reference stay strict). It moves with the model and is not saved. float64 models
+        are always strict (UnsupportedError otherwise)."""
+        code = ctypes.c_int()
+        with self._lock:
+            check(_capi.nn_get_precision(self._handle, ctypes.byref(code)))
+        return _PRECISION_NAMES.get(code.value, str(code.value))
+
+    @precision.setter
+    def precision(self, value):
+        code = _choice("precision", value, PRECISIONS)
+        with self._lock:
+            check(_capi.nn_set_precision(self._handle, code))
 
 
 class Metadata:

@@ -19,6 +19,9 @@ batch. scikit-learn's parameter names map onto nn_fit_options:
                            epochs; the best epoch's weights are restored
     class_weight           (classifier) None, "balanced" or {label: weight}
 
+    precision              libnn's own: "strict", or "tf32", "float16", "bfloat16" to let a
+                           GPU's tensor cores take a float32 model's products (dtype="float32")
+
     max_grad_norm, decay_rate   libnn's own: gradient clipping by global norm, RMSprop's rate
 
 Where scikit-learn's defaults would change what these estimators did before (plain SGD,
@@ -59,7 +62,7 @@ class _BaseMLP(BaseEstimator):
                  init="auto", *, solver="sgd", learning_rate_init=None, max_iter=None, momentum=None,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay_rate=0.99,
                  alpha=0.0, max_grad_norm=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4):
+                 n_iter_no_change=10, tol=1e-4, precision="strict"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dtype = dtype
@@ -85,6 +88,7 @@ class _BaseMLP(BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.precision = precision
 
     # ---- parameters -> nn_fit_options ------------------------------------------------------
     def _hidden(self):
@@ -155,7 +159,7 @@ class _BaseMLP(BaseEstimator):
         seed = int(rs.randint(0, 2**31 - 1))
         init = _INIT_FOR[self.activation] if self.init == "auto" else self.init
         model = Model([n_in, *self._hidden(), n_out], activation=self.activation, loss=self._loss,
-                      dtype=self.dtype, init=init, seed=seed)
+                      dtype=self.dtype, init=init, seed=seed, precision=self.precision)
         if self.device != "auto":
             model.set_device(self.device)
         return model
@@ -231,7 +235,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  init="auto", *, solver="sgd", learning_rate_init=None, max_iter=None, momentum=None,
                  nesterovs_momentum=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay_rate=0.99,
                  alpha=0.0, max_grad_norm=0.0, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, tol=1e-4, class_weight=None):
+                 n_iter_no_change=10, tol=1e-4, class_weight=None, precision="strict"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, dtype=dtype, epochs=epochs,
             batch_size=batch_size, learning_rate=learning_rate, random_state=random_state, device=device,
@@ -239,7 +243,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             max_iter=max_iter, momentum=momentum, nesterovs_momentum=nesterovs_momentum, beta_1=beta_1,
             beta_2=beta_2, epsilon=epsilon, decay_rate=decay_rate, alpha=alpha, max_grad_norm=max_grad_norm,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, tol=tol)
+            n_iter_no_change=n_iter_no_change, tol=tol, precision=precision)
         self.class_weight = class_weight
 
     def _class_weights(self, y, partial):

@@ -41,3 +41,44 @@ def test_bad_device_requests():
         model.set_device("cpu", -1)
     with pytest.raises(libnn.DeviceUnavailableError):
         model.set_device("cuda:99")
+
+
+def test_precision_is_a_model_setting_that_moves_and_is_not_saved(tmp_path):
+    model = libnn.Model([2, 10, 3], precision="tf32")
+    assert model.precision == "tf32"
+    model.precision = "bfloat16"
+    model.set_device("reference")
+    assert model.precision == "bfloat16"
+    path = tmp_path / "m.nn"
+    model.save(path)
+    assert libnn.Model.load(path).precision == "strict"
+    with pytest.raises(ValueError, match="precision"):
+        model.precision = "fp8"
+    assert model.precision == "bfloat16"
+    double = libnn.Model([2, 10, 3], dtype="float64")
+    with pytest.raises(libnn.UnsupportedError, match="float32"):
+        double.precision = "tf32"
+    assert double.precision == "strict"
+
+
+def test_precision_leaves_cpu_training_unchanged():
+    # The CPU plugin has no reduced-precision products: the same run, bit for bit.
+    x, t = libnn.spiral(50, 3, seed=4)
+    runs = []
+    for precision in ("strict", "float16"):
+        model = libnn.Model([2, 64, 64, 3], activation="relu", init="he", precision=precision, device="cpu")
+        model.fit(x, t, epochs=3, batch_size=30, learning_rate=0.1)
+        runs.append(model.get_params())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_estimators_take_precision():
+    from sklearn.base import clone
+    x, t = libnn.spiral(30, 3, seed=5)
+    est = libnn.MLPClassifier(hidden_layer_sizes=(10,), dtype="float32", epochs=2, precision="tf32",
+                              random_state=0)
+    assert clone(est).get_params()["precision"] == "tf32"
+    est.fit(x, t)
+    assert est.model_.precision == "tf32"
+    with pytest.raises(libnn.UnsupportedError):
+        libnn.MLPRegressor(hidden_layer_sizes=(4,), dtype="float64", epochs=1, precision="float16").fit(x, t)
