@@ -147,9 +147,14 @@ Spiral bench_spiral(nn_dtype dtype, int repeat) {
 constexpr size_t kWideSizes[] = {784, 1024, 1024, 10};
 constexpr size_t kWideBatch = 512, kWideRows = 512 * 16;
 
-// Seconds per step of nn_fit over `epochs` epochs (16 steps each), median of `repeat`.
+const char *precision_name(nn_precision p) {
+    return p == NN_PRECISION_TF32 ? "tf32" : p == NN_PRECISION_FLOAT16 ? "float16" : p == NN_PRECISION_BFLOAT16 ? "bfloat16" : "strict";
+}
+
+// Seconds per step of nn_fit over `epochs` epochs (16 steps each), median of `repeat`,
+// with the products in `precision` (nn_set_precision).
 double wide_step_s(nn_device_kind device, size_t epochs, int repeat, const std::vector<double> &x,
-                   const std::vector<int32_t> &t) {
+                   const std::vector<int32_t> &t, nn_precision precision = NN_PRECISION_STRICT) {
     std::vector<double> per_step;
     for (int r = -1; r < repeat; ++r) {
         nn_model *model = nullptr;
@@ -160,7 +165,8 @@ double wide_step_s(nn_device_kind device, size_t epochs, int repeat, const std::
         desc.hidden_activation = NN_ACTIVATION_RELU;
         desc.dtype = NN_DTYPE_FLOAT32;
         desc.init = NN_INIT_HE;
-        if (!ok(nn_create(&model, &desc), "nn_create") || !ok(nn_set_device(model, device, 0), "nn_set_device")) {
+        if (!ok(nn_create(&model, &desc), "nn_create") || !ok(nn_set_device(model, device, 0), "nn_set_device") ||
+            !ok(nn_set_precision(model, precision), "nn_set_precision")) {
             nn_destroy(model);
             return -1.0;
         }
@@ -179,7 +185,8 @@ double wide_step_s(nn_device_kind device, size_t epochs, int repeat, const std::
         if (r >= 0) {
             const double step = (t1 - t0) / double(fit.epochs * (kWideRows / kWideBatch));
             per_step.push_back(step);
-            std::printf("wide %s run %d ms_per_step %.4f\n", device == NN_DEVICE_CUDA ? "cuda" : "cpu", r, 1e3 * step);
+            std::printf("wide %s %s run %d ms_per_step %.4f\n", device == NN_DEVICE_CUDA ? "cuda" : "cpu",
+                        precision_name(precision), r, 1e3 * step);
         }
     }
     return median(per_step);
@@ -202,8 +209,9 @@ double wide_step_s(nn_device_kind device, size_t epochs, int repeat, const std::
     } while (0)
 
 // The eight SGEMMs of one step of the wide MLP, in the plugin's shapes, timed with events:
-// median seconds per step over `reps` steps (after warm-up), on random inputs.
-double sgemm_step_s(int reps) {
+// median seconds per step over `reps` steps (after warm-up), on random inputs. A reduced
+// precision makes them cublasGemmEx with the compute type the plugin uses for it.
+double sgemm_step_s(int reps, nn_precision precision = NN_PRECISION_STRICT) {
     const size_t L = 3, B = kWideBatch;
     std::vector<float *> W(L), A(L + 1), D(L + 1), G(L);
     std::mt19937 gen(1);
@@ -223,18 +231,25 @@ double sgemm_step_s(int reps) {
     CB(cublasCreate(&h));
     CB(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     const float one = 1.0f, zero = 0.0f;
+    const cublasComputeType_t type = precision == NN_PRECISION_TF32      ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                     : precision == NN_PRECISION_FLOAT16 ? CUBLAS_COMPUTE_32F_FAST_16F
+                                                                         : CUBLAS_COMPUTE_32F_FAST_16BF;
+    auto gemm = [&](cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc) {
+        if (precision == NN_PRECISION_STRICT)
+            return cublasSgemm(h, ta, tb, m, n, k, &one, a, lda, b, ldb, &zero, c, ldc) == CUBLAS_STATUS_SUCCESS;
+        return cublasGemmEx(h, ta, tb, m, n, k, &one, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, &zero, c, CUDA_R_32F, ldc,
+                            type, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+    };
     auto step = [&]() -> bool {
         for (size_t l = 0; l < L; ++l) {
             const int I = int(kWideSizes[l]), O = int(kWideSizes[l + 1]);
-            if (cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, O, int(B), I, &one, W[l], O, A[l], I, &zero, A[l + 1], O))
-                return false;
+            if (!gemm(CUBLAS_OP_N, CUBLAS_OP_N, O, int(B), I, W[l], O, A[l], I, A[l + 1], O)) return false;
         }
         for (size_t l = L; l-- > 0;) {
             const int I = int(kWideSizes[l]), O = int(kWideSizes[l + 1]);
-            if (cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, O, I, int(B), &one, D[l + 1], O, A[l], I, &zero, G[l], O))
-                return false;
-            if (l > 0 && cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, I, int(B), O, &one, W[l], O, D[l + 1], O, &zero, D[l], I))
-                return false;
+            if (!gemm(CUBLAS_OP_N, CUBLAS_OP_T, O, I, int(B), D[l + 1], O, A[l], I, G[l], O)) return false;
+            if (l > 0 && !gemm(CUBLAS_OP_T, CUBLAS_OP_N, I, int(B), O, W[l], O, D[l + 1], O, D[l], I)) return false;
         }
         return true;
     };
@@ -286,6 +301,8 @@ int main(int argc, char **argv) {
     std::printf("# bench_cuda: %s; repeat %d\n", gpu.c_str(), repeat);
     Spiral s32, s64;
     double wide_gpu = -1, wide_cpu = -1, sgemm = -1;
+    const nn_precision reduced[] = {NN_PRECISION_TF32, NN_PRECISION_BFLOAT16};
+    double wide_reduced[2] = {-1, -1}, gemm_reduced[2] = {-1, -1};
     if (what == "spiral" || what == "all") {
         s32 = bench_spiral(NN_DTYPE_FLOAT32, repeat);
         s64 = bench_spiral(NN_DTYPE_FLOAT64, repeat);
@@ -300,6 +317,10 @@ int main(int argc, char **argv) {
         sgemm = sgemm_step_s(20);
         wide_gpu = wide_step_s(NN_DEVICE_CUDA, 20, repeat, x, t);
         wide_cpu = wide_step_s(NN_DEVICE_CPU, 1, std::min(repeat, 3), x, t);
+        for (int k = 0; k < 2; ++k) {  // on request: tensor cores (nn_set_precision)
+            gemm_reduced[k] = sgemm_step_s(20, reduced[k]);
+            wide_reduced[k] = wide_step_s(NN_DEVICE_CUDA, 20, repeat, x, t, reduced[k]);
+        }
     }
     std::printf("\n# summary (medians) on %s\n", gpu.c_str());
     if (what == "spiral" || what == "all")
@@ -314,6 +335,11 @@ int main(int argc, char **argv) {
                     1e3 * wide_gpu, flop / wide_gpu / 1e12, 1e3 * sgemm, flop / sgemm / 1e12, 100.0 * sgemm / wide_gpu);
         std::printf("wide: cpu plugin %.2f ms/step, cuda/cpu speed-up %.1fx [bar: >= 20x]\n", 1e3 * wide_cpu,
                     wide_cpu / wide_gpu);
+        for (int k = 0; k < 2; ++k)
+            std::printf("wide %s (on request): cuda %.3f ms/step (%.1f TFLOP/s, %.2fx strict), gemm alone %.3f ms/step, "
+                        "libnn/gemm throughput %.0f%%\n",
+                        precision_name(reduced[k]), 1e3 * wide_reduced[k], flop / wide_reduced[k] / 1e12,
+                        wide_gpu / wide_reduced[k], 1e3 * gemm_reduced[k], 100.0 * gemm_reduced[k] / wide_reduced[k]);
     }
     return 0;
 }
