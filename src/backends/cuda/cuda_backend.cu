@@ -182,7 +182,12 @@ Enumeration enumerate_devices() {
     out.count = 1;
     return out;
 }
-int compute_capability(int) { return 90; }  // emulates a Hopper GPU
+// A Hopper GPU, unless NN_CUDA_EMU_CC (e.g. 75) says otherwise: read at model creation,
+// so that a test can see what an older GPU does with a precision it lacks.
+int compute_capability(int) {
+    const char *env = std::getenv("NN_CUDA_EMU_CC");
+    return env && *env ? std::atoi(env) : 90;
+}
 size_t shared_memory_limit(int) { return 227 * 1024; }
 void check_kernel_image() {}
 #endif
@@ -516,6 +521,7 @@ public:
         const int needs = precision == kPrecisionFloat16 ? 70 : 80;
         const uint32_t effective = precision != kPrecisionStrict && cc_ >= needs ? precision : kPrecisionStrict;
         if (effective == precision_) return;
+        set_device(device_);
         drop_graphs();  // they were captured with the other kind of product
         precision_ = effective;
         blas_.precision = effective;

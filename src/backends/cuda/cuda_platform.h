@@ -586,9 +586,10 @@ inline void blas_destroy(Blas &b) {
     b = Blas{};
 }
 
-// A float32 input of a reduced-precision product, as the tensor cores see it: rounded to
-// nearest (ties to even) with `fraction` fraction bits; float16 also to its range
-// (subnormals below 2^-14, infinity from 65520 on).
+// A float32 input of a reduced-precision product, approximately as the tensor cores see it
+// (cuBLAS does not specify its conversion; it may round differently or flush subnormals):
+// rounded to nearest, ties to even, with `fraction` fraction bits; float16 also to its
+// range (subnormals below 2^-14, infinity from 65520 on).
 inline float emu_round_fraction(float v, int fraction) {
     uint32_t u;
     std::memcpy(&u, &v, sizeof u);
