@@ -146,7 +146,7 @@ typedef enum nn_device_kind {
 typedef enum nn_precision {
     NN_PRECISION_STRICT = 0,   /**< Every product in the model's dtype: the default, and the only choice for float64 models. */
     NN_PRECISION_TF32 = 1,     /**< The products' inputs may be rounded to TF32 (float32's range, 10 fraction bits) on tensor cores, sums kept in float32. About 1e-3 relative per product. */
-    NN_PRECISION_FLOAT16 = 2,  /**< Inputs may be rounded to IEEE float16 (10 fraction bits, magnitudes up to 65504: larger inputs overflow), sums in float32. */
+    NN_PRECISION_FLOAT16 = 2,  /**< Inputs may be rounded to IEEE float16 (10 fraction bits, sums in float32), whose range is narrow: magnitudes from 65520 on become infinity, and below 2^-14 lose bits (below 2^-25, zero). No loss scaling is applied, and the backward pass's deltas (divided by the batch) can be that small: prefer ::NN_PRECISION_BFLOAT16 for training. */
     NN_PRECISION_BFLOAT16 = 3, /**< Inputs may be rounded to bfloat16 (float32's range, 7 fraction bits), sums in float32. */
     NN_PRECISION_FORCE_INT32_ = -2147483647 - 1 /**< Not a value: makes the type a signed 32-bit int, so any int a caller passes is representable and gets a status. */
 } nn_precision;
@@ -817,8 +817,10 @@ NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
 
 /** Lets the model's matrix products run in reduced precision where its device can (see
  *  ::nn_precision): on the CUDA plugin, the cuBLAS products of training (nets too big for
- *  its fused kernel) and of wide predictions use tensor cores in that format; the fused
- *  kernel for small nets, the CPU plugin and the reference stay in float32. The setting
+ *  its fused kernel) and of predictions through wide layers (rows × inputs × outputs of a
+ *  layer ≥ 2^22, so a prediction of a few rows may stay strict where the same rows in a
+ *  large batch do not) use tensor cores in that format; the fused kernel for small nets,
+ *  the CPU plugin and the reference stay in float32. The setting
  *  belongs to the model, not to its device: it moves with ::nn_set_device and applies
  *  whenever the model is on a device that can honour it. It is not saved with the model
  *  (a loaded model starts ::NN_PRECISION_STRICT). On failure the setting stays as it was.
@@ -828,7 +830,8 @@ NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
 NN_API nn_status nn_set_precision(nn_model *model, nn_precision precision);
 
 /** The precision the model's products may use, as last set (::NN_PRECISION_STRICT unless
- *  ::nn_set_precision said otherwise).
+ *  ::nn_set_precision said otherwise): what was allowed, not whether the current device
+ *  uses it (a GPU without tensor cores for the format computes strictly).
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER.
  *  Threads: a reader of `model`: concurrent with other readers, not with a writer (::NN_ERR_BUSY). */
 NN_API nn_status nn_get_precision(const nn_model *model, nn_precision *out_precision);
