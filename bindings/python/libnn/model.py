@@ -486,13 +486,16 @@ class Model(_Handle):
         return cls._from_handle(out)
 
     def __getstate__(self):
-        return {"model": self.to_bytes()}
+        # The precision is not in the model file (nn_set_precision): a copy keeps it here.
+        return {"model": self.to_bytes(), "precision": self.precision}
 
     def __setstate__(self, state):
         out = _capi.nn_model_p()
         buf = np.frombuffer(state["model"], dtype=np.uint8)
         check(_capi.nn_load_from_buffer(ctypes.byref(out), ptr(buf), buf.size))
         self._adopt(out)
+        if state.get("precision", "strict") != "strict":
+            self.precision = state["precision"]
 
     @property
     def metadata(self):

@@ -184,6 +184,7 @@ class _BaseMLP(BaseEstimator):
         """partial_fit(): one more epoch on the same model (no early stopping, as scikit-learn)."""
         options = self._fit_options(X.shape[0])
         options["epochs"] = 1
+        model.precision = self.precision  # set_params may have changed it since the model was made
         if class_weights is not None:
             options["class_weight"] = class_weights
         return self._trained(model, self._run(model, X, targets, options), None)

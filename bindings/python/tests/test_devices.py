@@ -52,6 +52,9 @@ def test_precision_is_a_model_setting_that_moves_and_is_not_saved(tmp_path):
     path = tmp_path / "m.nn"
     model.save(path)
     assert libnn.Model.load(path).precision == "strict"
+    import copy, pickle
+    assert pickle.loads(pickle.dumps(model)).precision == "bfloat16"  # copies keep it
+    assert copy.deepcopy(model).precision == "bfloat16"
     with pytest.raises(ValueError, match="precision"):
         model.precision = "fp8"
     assert model.precision == "bfloat16"
@@ -80,5 +83,7 @@ def test_estimators_take_precision():
     assert clone(est).get_params()["precision"] == "tf32"
     est.fit(x, t)
     assert est.model_.precision == "tf32"
+    est.set_params(precision="bfloat16").partial_fit(x, t)
+    assert est.model_.precision == "bfloat16"
     with pytest.raises(libnn.UnsupportedError):
         libnn.MLPRegressor(hidden_layer_sizes=(4,), dtype="float64", epochs=1, precision="float16").fit(x, t)
