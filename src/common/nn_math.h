@@ -192,25 +192,61 @@ NN_HD inline double adam_step_size(double lr, double beta1, double beta2, double
 // runs split in two at a multiple of 8. np.sum over a contiguous axis uses it, so the
 // book's loss values depend on it in the last bit.
 template <typename T>
-NN_HD inline T pairwise_sum(const T *a, std::size_t n, std::ptrdiff_t stride) {
+NN_HD inline T pairwise_block(const T *a, std::size_t n, std::ptrdiff_t stride) {  // n ≤ 128
     if (n < 8) {
         T res = T(0);
         for (std::size_t i = 0; i < n; ++i) res += a[std::ptrdiff_t(i) * stride];
         return res;
     }
-    if (n <= 128) {
-        T r[8];
-        for (int k = 0; k < 8; ++k) r[k] = a[k * stride];
-        std::size_t i = 8;
-        for (; i < n - (n % 8); i += 8)
-            for (int k = 0; k < 8; ++k) r[k] += a[std::ptrdiff_t(i + k) * stride];
-        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; ++i) res += a[std::ptrdiff_t(i) * stride];
-        return res;
+    T r[8];
+    for (int k = 0; k < 8; ++k) r[k] = a[k * stride];
+    std::size_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+        for (int k = 0; k < 8; ++k) r[k] += a[std::ptrdiff_t(i + k) * stride];
+    T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[std::ptrdiff_t(i) * stride];
+    return res;
+}
+
+// NumPy's recursion, sum(a, n) = sum(a, n2) + sum(a + n2, n − n2) above 128 elements,
+// walked without calls (a GPU thread's call stack is 1 KiB by default, which the recursion
+// overflows on rows of a few thousand): size[d] is the size of the node at depth d on the
+// path to the current block, left[d] its left half's sum once that is done. Each level
+// halves the size, so 60 levels cover any size_t.
+template <typename T>
+NN_HD inline T pairwise_sum(const T *a, std::size_t n, std::ptrdiff_t stride) {
+    if (n <= 128) return pairwise_block(a, n, stride);
+    constexpr int kMaxDepth = 60;
+    std::size_t size[kMaxDepth];
+    T left[kMaxDepth];
+    std::uint64_t in_right = 0;  // bit d: the path goes through node d's right half
+    std::size_t start = 0;       // of the node at depth d
+    int d = 0;
+    size[0] = n;
+    for (;;) {
+        while (size[d] > 128) {  // down the left halves to a block
+            std::size_t n2 = size[d] / 2;
+            n2 -= n2 % 8;
+            in_right &= ~(std::uint64_t(1) << d);
+            size[d + 1] = n2;
+            ++d;
+        }
+        T v = pairwise_block(a + std::ptrdiff_t(start) * stride, size[d], stride);
+        for (;;) {  // up through the nodes whose halves are both done
+            if (d == 0) return v;
+            const int p = d - 1;
+            if (!(in_right & (std::uint64_t(1) << p))) {  // v is p's left half: on to its right half
+                left[p] = v;
+                in_right |= std::uint64_t(1) << p;
+                start += size[d];
+                size[d] = size[p] - size[d];
+                break;
+            }
+            v = left[p] + v;
+            start -= size[p] - size[d];
+            d = p;
+        }
     }
-    std::size_t n2 = n / 2;
-    n2 -= n2 % 8;
-    return pairwise_sum(a, n2, stride) + pairwise_sum(a + std::ptrdiff_t(n2) * stride, n - n2, stride);
 }
 
 // Softmax of one row in place, as common/functions.py: subtract the row max, exp,
