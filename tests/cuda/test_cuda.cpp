@@ -1212,6 +1212,15 @@ TEST(CudaAbi, OptimizerStateRoundTripAndContractChecks) {
         const int64_t bad[2] = {0, 4};
         EXPECT_EQ(f->train_steps(a.m, bad, 1, 2, &c, l), NN_BACKEND_ERR_INVALID);
         EXPECT_EQ(f->train_steps(a.m, p.order.data(), 2, 2, &c, l), NN_BACKEND_OK) << g_plugin_error;
+        // A class label outside the outputs is refused at upload (it would be read on the
+        // GPU), and the training set already there stays.
+        const auto tx = a.typed(p.x);
+        for (int32_t label : {-1, 3}) {
+            std::vector<int32_t> labels = p.labels;
+            labels[2] = label;
+            EXPECT_EQ(f->data_upload(a.m, tx.data(), labels.data(), 4, 2), NN_BACKEND_ERR_INVALID) << label;
+        }
+        EXPECT_EQ(f->train_steps(a.m, p.order.data(), 2, 2, &c, l), NN_BACKEND_OK) << g_plugin_error;
     }
 }
 

@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <new>
 #include <string>
@@ -257,6 +258,23 @@ size_t fused_mac_limit(bool f64) {
     return f64 ? size_t(1) << 18 : size_t(1) << 19;
 }
 
+// Drains the stream when the scope is left by an exception: a call that fails midway may
+// have queued copies that still read its pinned buffers, which the next call refills at
+// once.
+class DrainOnFailure {
+public:
+    explicit DrainOnFailure(Stream s) : s_(s), pending_(std::uncaught_exceptions()) {}
+    DrainOnFailure(const DrainOnFailure &) = delete;
+    DrainOnFailure &operator=(const DrainOnFailure &) = delete;
+    ~DrainOnFailure() {
+        if (std::uncaught_exceptions() > pending_) stream_drain(s_);
+    }
+
+private:
+    Stream s_;
+    int pending_;
+};
+
 template <typename T>
 class Model {
 public:
@@ -342,6 +360,12 @@ public:
         if (rows == 0 || max_batch == 0) fail(NN_BACKEND_ERR_INVALID, "cuda backend: an empty training set or batch");
         if (max_batch > size_t(INT32_MAX) || rows > size_t(INT32_MAX))
             fail(NN_BACKEND_ERR_UNSUPPORTED, "cuda backend: more than 2^31 - 1 rows do not fit cuBLAS's int sizes");
+        if (ce_) {  // libnn checks them first; a label out of range would read outside a row on the GPU
+            const auto *labels = static_cast<const int32_t *>(targets);
+            for (size_t r = 0; r < rows; ++r)
+                if (labels[r] < 0 || size_t(labels[r]) >= sizes_.back())
+                    fail(NN_BACKEND_ERR_INVALID, "cuda backend: a class label outside the outputs");
+        }
         set_device(device_);
         try {
             upload(x, targets, rows, max_batch);
@@ -371,6 +395,7 @@ public:
             if (order[i] < 0 || uint64_t(order[i]) >= data_.rows)
                 fail(NN_BACKEND_ERR_INVALID, "cuda backend: a row index outside the uploaded training set");
         set_device(device_);
+        const DrainOnFailure drain(stream_);
 
         const bool split = st.exchange != nullptr;
         const bool fused = use_fused(batch);
@@ -407,9 +432,12 @@ public:
         if (fused) fk = fused_kernel(batch, split, fused_threads, fused_smem);
 
         // A chunk is what the order buffer holds (≥ 1 step: batch ≤ max_batch ≤ order_cap),
-        // and at most kMaxChunkSteps steps, so that one fused launch stays well under a
-        // second even on a batch of one row (a GPU that drives a display has a watchdog).
-        const size_t per_chunk = std::min(data_.order_cap / batch, kMaxChunkSteps);
+        // at most kMaxChunkSteps steps, and for the fused kernel (one block: one SM) at most
+        // kFusedLaunchMacs forward multiply-adds, so that one launch stays well under a
+        // second (a GPU that drives a display has a watchdog): the book's net on batch 30
+        // runs 16,384 steps a launch, a net at the fused threshold about 2,000.
+        size_t per_chunk = std::min(data_.order_cap / batch, kMaxChunkSteps);
+        if (fused) per_chunk = std::min(per_chunk, std::max<size_t>(1, kFusedLaunchMacs / (macs_per_row() * batch)));
         for (size_t done = 0; done < steps;) {
             const size_t n = std::min(per_chunk, steps - done);
             std::memcpy(data_.h_order.get(), order + done * batch, n * batch * sizeof(int64_t));
@@ -471,6 +499,7 @@ public:
     void predict(const void *x, size_t rows, void *out_scores) {
         if (rows == 0) return;
         set_device(device_);
+        const DrainOnFailure drain(stream_);
         const size_t in = sizes_.front(), out = sizes_.back();
         const size_t widest = *std::max_element(sizes_.begin(), sizes_.end());
         // Chunks of at most 64 MiB per activation buffer.
@@ -531,6 +560,7 @@ public:
 
 private:
     static constexpr size_t kMaxChunkSteps = 16384;
+    static constexpr size_t kFusedLaunchMacs = size_t(1) << 30;
 
     struct Data {
         DeviceBuffer<T> x, targets;
@@ -582,13 +612,17 @@ private:
         blas_.precision = precision_;
     }
 
+    size_t macs_per_row() const {  // of the forward pass
+        size_t macs = 0;
+        for (size_t l = 0; l < L_; ++l) macs += sizes_[l] * sizes_[l + 1];
+        return macs;
+    }
+
     bool use_fused(size_t batch) const {
         const char *env = std::getenv("NN_CUDA_PATH");
         if (L_ > kMaxFusedLayers || (env && std::strcmp(env, "graph") == 0)) return false;
         if (env && std::strcmp(env, "fused") == 0) return true;
-        size_t macs = 0;
-        for (size_t l = 0; l < L_; ++l) macs += sizes_[l] * sizes_[l + 1];
-        return macs <= fused_mac_limit(sizeof(T) == 8) / batch;
+        return macs_per_row() <= fused_mac_limit(sizeof(T) == 8) / batch;
     }
 
     void upload(const void *x, const void *targets, size_t rows, size_t max_batch) {

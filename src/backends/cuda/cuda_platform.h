@@ -86,13 +86,34 @@ inline std::string cuda_text(cudaError_t e) {
     return std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
 }
 
+// Errors after which the process's CUDA context is unusable: every later call fails too.
+inline bool context_lost(cudaError_t e) {
+    switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorContextIsDestroyed:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure: return true;
+    default: return false;
+    }
+}
+
 // Throws for anything but success; a failed allocation is "out of memory", the rest a
-// device failure. Clears the runtime's last (non-sticky) error so it does not resurface.
+// device failure. Clears the runtime's last (non-sticky) error so it does not resurface;
+// a sticky one is named as such, since the caller cannot recover from it in this process.
 inline void check(cudaError_t e, const char *what) {
     if (e == cudaSuccess) return;
     (void)cudaGetLastError();
     fail(e == cudaErrorMemoryAllocation ? NN_BACKEND_ERR_OUT_OF_MEMORY : NN_BACKEND_ERR_DEVICE,
-         std::string("cuda backend: ") + what + ": " + cuda_text(e));
+         std::string("cuda backend: ") + what + ": " + cuda_text(e) +
+             (context_lost(e) ? "; the GPU context of this process is lost: no model can use the GPU again until "
+                                "the process restarts (models on the CPU are unaffected)"
+                              : ""));
 }
 
 inline const char *cublas_text(cublasStatus_t s) {
@@ -163,6 +184,12 @@ inline void zero_async(void *dst, size_t bytes, Stream s) {
     if (bytes) check(cudaMemsetAsync(dst, 0, bytes, s), "clearing device memory");
 }
 inline void stream_sync(Stream s) { check(cudaStreamSynchronize(s), "waiting for the device"); }
+// Waits for what `s` has queued whatever happened (for a call that failed midway); the
+// error, if any, was already reported.
+inline void stream_drain(Stream s) noexcept {
+    (void)cudaStreamSynchronize(s);
+    (void)cudaGetLastError();
+}
 
 // ---- launches ------------------------------------------------------------------------
 
@@ -207,12 +234,20 @@ void launch_grid(Stream s, size_t work, const K &k) {
     check(cudaGetLastError(), "launching a kernel");
 }
 
-// One block of `threads` threads with `smem` bytes of dynamic shared memory.
+// One block of `threads` threads with `smem` bytes of dynamic shared memory. Above 48 KiB
+// the kernel's limit is raised to the device's whole opt-in amount, never to `smem`: the
+// attribute belongs to the function, so another thread's model could otherwise lower it
+// between this raise and this launch.
 template <class K>
 void launch_block(Stream s, unsigned threads, size_t smem, const K &k) {
-    if (smem > 48 * 1024)
-        check(cudaFuncSetAttribute(block_entry<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
+    if (smem > 48 * 1024) {
+        int device = 0, most = 0;
+        check(cudaGetDevice(&device), "reading the current device");
+        check(cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+              "reading the shared-memory limit");
+        check(cudaFuncSetAttribute(block_entry<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, most),
               "raising a kernel's shared-memory limit");
+    }
     block_entry<K><<<1, threads, smem, s>>>(k);
     check(cudaGetLastError(), "launching a kernel");
 }
@@ -511,6 +546,7 @@ inline std::atomic<uint64_t> &emu_waits() {
     return n;
 }
 inline void stream_sync(Stream) { ++emu_waits(); }
+inline void stream_drain(Stream) noexcept {}
 
 struct HostExec {
     unsigned char *smem;
