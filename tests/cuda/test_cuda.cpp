@@ -1040,7 +1040,7 @@ TEST(CudaAbi, ModelCreateOutOfMemoryIsAStatus) {
 
 struct Exchange {
     bool f64;
-    int calls = 0, fail_at = -1;
+    int calls = 0, fail_at = -1, nan_loss_at = -1;
 };
 
 // Stands in for the sum over two processes that hold the same batch: doubles everything.
@@ -1053,7 +1053,7 @@ int doubling_exchange(void *context, void *grads, size_t count, double *loss) {
         else
             static_cast<float *>(grads)[i] *= 2.0f;
     }
-    *loss *= 2.0;
+    *loss = ex->calls - 1 == ex->nan_loss_at ? std::nan("") : *loss * 2.0;
     return 0;
 }
 
@@ -1113,6 +1113,37 @@ TEST(CudaAbi, FailedExchangeStopsTheCallWithoutAnUpdate) {
         EXPECT_TRUE(std::isnan(lb[2]));
         for (size_t s = 3; s < 6; ++s) EXPECT_EQ(lb[s], -7.0) << "step " << s << " should not have run";
         EXPECT_EQ(a.params(), b.params());
+    }
+}
+
+// With an exchange, a summed loss that is not finite ends the call even when
+// stop_on_non_finite is off, as on the CPU plugin: that step's update is applied (its
+// gradients are finite here), nothing after it runs.
+TEST(CudaAbi, NonFiniteExchangedLossEndsTheCallAsOnTheCpu) {
+    REQUIRE_PLUGIN(f);
+    for (const char *path : kPaths) {
+        SCOPED_TRACE(path);
+        PathScope scope(path);
+        const Problem p = problem(12, 3, 4, 24, 6);
+        Direct a(f, {3, 8, 4}, true, true, 0), b(f, {3, 8, 4}, true, true, 0);
+        a.upload(p.x, p.labels, p.targets, 12, 4);
+        b.upload(p.x, p.labels, p.targets, 12, 4);
+        nn_backend_train_config ca = base_config(0.05), cb = base_config(0.05);
+        cb.stop_on_non_finite = 0;
+        Exchange ex{true};
+        ex.nan_loss_at = 2;
+        cb.global_batch = 8;
+        cb.exchange = doubling_exchange;
+        cb.exchange_context = &ex;
+        std::vector<double> la(3, -7.0), lb(6, -7.0);
+        ASSERT_EQ(f->train_steps(a.m, p.order.data(), 3, 4, &ca, la.data()), NN_BACKEND_OK);
+        ASSERT_EQ(f->train_steps(b.m, p.order.data(), 6, 4, &cb, lb.data()), NN_BACKEND_OK);
+        EXPECT_EQ(ex.calls, 3);
+        EXPECT_EQ(lb[0], la[0]);
+        EXPECT_EQ(lb[1], la[1]);
+        EXPECT_TRUE(std::isnan(lb[2]));
+        for (size_t s = 3; s < 6; ++s) EXPECT_EQ(lb[s], -7.0) << "step " << s << " should not have run";
+        EXPECT_EQ(a.params(), b.params()) << "step 2's update is applied, as on the CPU";
     }
 }
 

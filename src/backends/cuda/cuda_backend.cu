@@ -489,6 +489,10 @@ public:
                     } else {
                         graph_launch(graph_update_, stream_);
                     }
+                    if (st.stops_on_non_finite() && !std::isfinite(loss)) {  // as the CPU plugin: after the update
+                        stream_sync(stream_);
+                        return;
+                    }
                 }
                 stream_sync(stream_);
             }
