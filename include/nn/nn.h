@@ -820,10 +820,10 @@ NN_API nn_status nn_get_device(const nn_model *model, nn_device_info *out_info);
  *  its fused kernel) and of predictions through wide layers (rows × inputs × outputs of a
  *  layer ≥ 2^22, so a prediction of a few rows may stay strict where the same rows in a
  *  large batch do not) use tensor cores in that format; the fused kernel for small nets,
- *  the CPU plugin and the reference stay in float32. The setting
- *  belongs to the model, not to its device: it moves with ::nn_set_device and applies
- *  whenever the model is on a device that can honour it. It is not saved with the model
- *  (a loaded model starts ::NN_PRECISION_STRICT). On failure the setting stays as it was.
+ *  the CPU plugin and the reference stay in float32. The setting belongs to the model, not
+ *  to its device: it moves with ::nn_set_device and applies whenever the model is on a
+ *  device that can honour it. It is not saved with the model (a loaded model starts
+ *  ::NN_PRECISION_STRICT). On failure the setting stays as it was.
  *  @return ::NN_OK; ::NN_ERR_NULL_POINTER; ::NN_ERR_INVALID_ARGUMENT (not an ::nn_precision);
  *          ::NN_ERR_UNSUPPORTED (a reduced precision for a float64 model); ::NN_ERR_BACKEND.
  *  Threads: a writer of `model`: exclusive (::NN_ERR_BUSY while another call uses it). */

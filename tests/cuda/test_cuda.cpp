@@ -1088,26 +1088,30 @@ TEST(CudaAbi, ExchangeOfTwoEqualProcessesEqualsPlainSteps) {
             }
 }
 
-// A failed exchange: NaN for that step's loss, no update, nothing after it.
-TEST(CudaAbi, FailedExchangeStopsTheCallWithoutAnUpdate) {
-    REQUIRE_PLUGIN(f);
+// Six steps of batch 4 through the doubling exchange (global batch 8) on a 3-8-4 float64
+// softmax net, the exchange misbehaving at step 2 as `ex` says, against `plain_steps` plain
+// steps on a twin: the call ends after step 2 with NaN as its loss, the steps before it
+// equal the twin's, nothing after it runs, and the parameters are the twin's.
+void expect_exchange_call_ends_at_step_2(const nn_backend_iface *f, uint32_t optimizer, Exchange ex,
+                                         bool stop_on_non_finite, size_t plain_steps, unsigned seed) {
     for (const char *path : kPaths) {
         SCOPED_TRACE(path);
         PathScope scope(path);
-        const Problem p = problem(12, 3, 4, 24, 5);
-        Direct a(f, {3, 8, 4}, true, true, 1), b(f, {3, 8, 4}, true, true, 1);
+        const Problem p = problem(12, 3, 4, 24, seed);
+        Direct a(f, {3, 8, 4}, true, true, optimizer), b(f, {3, 8, 4}, true, true, optimizer);
         a.upload(p.x, p.labels, p.targets, 12, 4);
         b.upload(p.x, p.labels, p.targets, 12, 4);
         nn_backend_train_config ca = base_config(0.05), cb = base_config(0.05);
-        ca.optimizer = cb.optimizer = 1;
-        Exchange ex{true};
-        ex.fail_at = 2;
+        ca.optimizer = cb.optimizer = optimizer;
+        cb.stop_on_non_finite = stop_on_non_finite;
+        Exchange run = ex;
         cb.global_batch = 8;
         cb.exchange = doubling_exchange;
-        cb.exchange_context = &ex;
-        std::vector<double> la(2, -7.0), lb(6, -7.0);
-        ASSERT_EQ(f->train_steps(a.m, p.order.data(), 2, 4, &ca, la.data()), NN_BACKEND_OK);
+        cb.exchange_context = &run;
+        std::vector<double> la(plain_steps, -7.0), lb(6, -7.0);
+        ASSERT_EQ(f->train_steps(a.m, p.order.data(), plain_steps, 4, &ca, la.data()), NN_BACKEND_OK);
         ASSERT_EQ(f->train_steps(b.m, p.order.data(), 6, 4, &cb, lb.data()), NN_BACKEND_OK);
+        EXPECT_EQ(run.calls, 3);
         EXPECT_EQ(lb[0], la[0]);
         EXPECT_EQ(lb[1], la[1]);
         EXPECT_TRUE(std::isnan(lb[2]));
@@ -1116,35 +1120,23 @@ TEST(CudaAbi, FailedExchangeStopsTheCallWithoutAnUpdate) {
     }
 }
 
+// A failed exchange: NaN for that step's loss, no update (the twin trains 2 steps),
+// nothing after it.
+TEST(CudaAbi, FailedExchangeStopsTheCallWithoutAnUpdate) {
+    REQUIRE_PLUGIN(f);
+    Exchange ex{true};
+    ex.fail_at = 2;
+    expect_exchange_call_ends_at_step_2(f, 1, ex, true, 2, 5);
+}
+
 // With an exchange, a summed loss that is not finite ends the call even when
 // stop_on_non_finite is off, as on the CPU plugin: that step's update is applied (its
-// gradients are finite here), nothing after it runs.
+// gradients are finite here, so the twin trains 3 steps), nothing after it runs.
 TEST(CudaAbi, NonFiniteExchangedLossEndsTheCallAsOnTheCpu) {
     REQUIRE_PLUGIN(f);
-    for (const char *path : kPaths) {
-        SCOPED_TRACE(path);
-        PathScope scope(path);
-        const Problem p = problem(12, 3, 4, 24, 6);
-        Direct a(f, {3, 8, 4}, true, true, 0), b(f, {3, 8, 4}, true, true, 0);
-        a.upload(p.x, p.labels, p.targets, 12, 4);
-        b.upload(p.x, p.labels, p.targets, 12, 4);
-        nn_backend_train_config ca = base_config(0.05), cb = base_config(0.05);
-        cb.stop_on_non_finite = 0;
-        Exchange ex{true};
-        ex.nan_loss_at = 2;
-        cb.global_batch = 8;
-        cb.exchange = doubling_exchange;
-        cb.exchange_context = &ex;
-        std::vector<double> la(3, -7.0), lb(6, -7.0);
-        ASSERT_EQ(f->train_steps(a.m, p.order.data(), 3, 4, &ca, la.data()), NN_BACKEND_OK);
-        ASSERT_EQ(f->train_steps(b.m, p.order.data(), 6, 4, &cb, lb.data()), NN_BACKEND_OK);
-        EXPECT_EQ(ex.calls, 3);
-        EXPECT_EQ(lb[0], la[0]);
-        EXPECT_EQ(lb[1], la[1]);
-        EXPECT_TRUE(std::isnan(lb[2]));
-        for (size_t s = 3; s < 6; ++s) EXPECT_EQ(lb[s], -7.0) << "step " << s << " should not have run";
-        EXPECT_EQ(a.params(), b.params()) << "step 2's update is applied, as on the CPU";
-    }
+    Exchange ex{true};
+    ex.nan_loss_at = 2;
+    expect_exchange_call_ends_at_step_2(f, 0, ex, false, 3, 6);
 }
 
 // stop_on_non_finite: the step whose loss is not finite writes it and is not applied, and
